@@ -1,0 +1,40 @@
+# Fresh machine: `make demo` or `make test`. Both install what is missing first.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+REQS := requirements/torch.txt requirements/main.txt requirements/test.txt requirements/constraints.txt setup.py
+export HF_HUB_OFFLINE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+PYTEST_ARGS ?=
+
+.PHONY: setup test demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): $(REQS) tools/install_libusb.sh
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/torch.txt
+	$(PY) -m pip install -q -r requirements/main.txt -r requirements/test.txt -c requirements/constraints.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	tools/install_libusb.sh $(VENV)
+	$(PY) -m pip check
+	@if $(PY) -m pip list 2>/dev/null | grep -i -E '^(nvidia|cuda|triton)'; then \
+		echo "error: CUDA packages were installed; torch must stay the CPU build" >&2; exit 1; fi
+	$(PY) -c "import loc_core, open3d, rclpy, open_clip, torchvision; print('environment ok')"
+	@touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	@echo "make demo: the full loop (synthetic world -> bag -> loc_node -> snapshots) lands with issue 8;"
+	@echo "until then it checks the environment and runs the geometry demo on the sample data."
+	$(PY) -m loc_core.tools.inspect_frame
+
+bench: $(STAMP)
+	$(PY) bench/bench_nuscenes_frame.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
