@@ -1,0 +1,59 @@
+"""`OccupancyResult`: what one prediction returns, for the node, the demo, the bag tools and the
+evaluator alike. Grids are (X,Y,Z) on `grid` (ego frame of the input Frame), x slowest."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from loc_core.geometry.voxel_grid import VoxelGrid
+
+FREE_LABEL = 255     # label of voxels predicted free
+UNKNOWN_LABEL = 254  # label of occupied voxels whose best prompt similarity is below the threshold
+
+
+@dataclass
+class OccupancyResult:
+    """One frame's prediction.
+
+    * `labels` (X,Y,Z) uint8: for occupied voxels the index into `prompts` of the best-matching
+      prompt, `UNKNOWN_LABEL` when no prompt matches well, `FREE_LABEL` for free voxels.
+    * `occupancy` (X,Y,Z) float32 in [0,1]: occupancy probability.
+    * `scores` (X,Y,Z) float32: best cosine similarity to the prompts for occupied voxels, 0 elsewhere.
+    * `occupied_indices` (M,3) int64 voxel indices of the occupied voxels, C order;
+      `features` (M,D) float32 L2-normalised language features of those voxels (D = text-embedding size).
+    * `prompts` the prompt texts the labels index; `class_ids` (P,) int the Occ3D id each prompt stands for
+      (-1 for prompts outside the Occ3D vocabulary, e.g. novel objects).
+    """
+
+    labels: np.ndarray
+    occupancy: np.ndarray
+    scores: np.ndarray
+    occupied_indices: np.ndarray
+    features: np.ndarray
+    prompts: tuple[str, ...]
+    class_ids: np.ndarray
+    grid: VoxelGrid = field(default_factory=VoxelGrid)
+    timestamp_ns: int = 0
+    timings_ms: dict = field(default_factory=dict)
+
+    @property
+    def unknown(self) -> np.ndarray:
+        """(X,Y,Z) bool: occupied voxels that match no prompt."""
+        return self.labels == UNKNOWN_LABEL
+
+    @property
+    def occupied(self) -> np.ndarray:
+        """(X,Y,Z) bool."""
+        return self.labels != FREE_LABEL
+
+    def to_occ3d_semantics(self) -> np.ndarray:
+        """(X,Y,Z) uint8 Occ3D ids: prompts mapped through `class_ids`, free -> 17, unknown and
+        prompts without an Occ3D id -> 0 (others)."""
+        from loc_core.data.vocabulary import FREE_ID
+
+        lut = np.zeros(256, dtype=np.uint8)
+        ids = np.asarray(self.class_ids)
+        lut[:len(ids)] = np.where(ids >= 0, ids, 0)
+        lut[FREE_LABEL] = FREE_ID
+        return lut[self.labels]
