@@ -58,3 +58,16 @@ def test_invalid_labels_are_never_written(tmp_path):
     with pytest.raises(Occ3DFormatError):
         save_occ3d_labels(tmp_path / 'x' / 'labels.npz', labels)
     assert not (tmp_path / 'x' / 'labels.npz').exists()
+
+
+def test_open_set_extension_round_trips_and_is_checked(tmp_path):
+    arrays = _arrays()
+    arrays['semantics'][10, 10, 3] = 0
+    open_set = arrays['semantics'].copy()
+    open_set[10, 10, 3] = 21  # a novel object's voxel
+    labels = Occ3DLabels(**arrays, semantics_open=open_set)
+    back = load_occ3d_labels(save_occ3d_labels(tmp_path / 'labels.npz', labels))
+    assert back.novel_mask.sum() == 1 and back.semantics_open[10, 10, 3] == 21
+    open_set[0, 0, 0] = 4  # disagrees with semantics outside novel voxels
+    with pytest.raises(Occ3DFormatError, match='semantics_open'):
+        Occ3DLabels(**arrays, semantics_open=open_set)

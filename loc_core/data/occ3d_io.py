@@ -15,6 +15,8 @@ from loc_core.data.vocabulary import NUM_CLASSES, UNLABELLED_ID
 
 OCC3D_SHAPE = (200, 200, 16)
 OCC3D_KEYS = ('semantics', 'mask_lidar', 'mask_camera')
+OPEN_SET_KEY = 'semantics_open'  # optional extension: like semantics, novel objects keep their ids
+NOVEL_ID_MIN = 20  # ids of novel (never trained) object classes start here
 
 
 class Occ3DFormatError(ValueError):
@@ -24,21 +26,32 @@ class Occ3DFormatError(ValueError):
 @dataclass
 class Occ3DLabels:
     """Dense occupancy labels. `semantics` (X,Y,Z) uint8 ids 0-17 (255 = unlabelled, our
-    extension for generated labels); `mask_lidar`, `mask_camera` (X,Y,Z) uint8 0/1."""
+    extension for generated labels); `mask_lidar`, `mask_camera` (X,Y,Z) uint8 0/1.
+    `semantics_open` (X,Y,Z) uint8 or None: our open-set extension, equal to `semantics` except that
+    voxels of novel objects (stored as 0 "others" in `semantics`) carry their novel id (>= 20)."""
 
     semantics: np.ndarray
     mask_lidar: np.ndarray
     mask_camera: np.ndarray
+    semantics_open: np.ndarray | None = None
 
     def __post_init__(self):
-        validate_arrays({k: getattr(self, k) for k in OCC3D_KEYS}, shape=None, source='Occ3DLabels')
+        validate_arrays(self.as_dict(), shape=None, source='Occ3DLabels')
+
+    @property
+    def novel_mask(self) -> np.ndarray | None:
+        """(X,Y,Z) bool: voxels of novel objects, or None without open-set labels."""
+        return None if self.semantics_open is None else self.semantics_open >= NOVEL_ID_MIN
 
     @property
     def shape(self) -> tuple:
         return self.semantics.shape
 
     def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in OCC3D_KEYS}
+        arrays = {k: getattr(self, k) for k in OCC3D_KEYS}
+        if self.semantics_open is not None:
+            arrays[OPEN_SET_KEY] = self.semantics_open
+        return arrays
 
 
 def validate_arrays(arrays: dict, shape=OCC3D_SHAPE, source: str = 'labels') -> None:
@@ -60,6 +73,13 @@ def validate_arrays(arrays: dict, shape=OCC3D_SHAPE, source: str = 'labels') -> 
     for key in ('mask_lidar', 'mask_camera'):
         if arrays[key].max(initial=0) > 1:
             raise Occ3DFormatError(f'{source}: {key!r} must be 0/1, found {arrays[key].max()}')
+    open_set = arrays.get(OPEN_SET_KEY)
+    if open_set is not None:
+        if not isinstance(open_set, np.ndarray) or open_set.dtype != np.uint8 or open_set.shape != semantics.shape:
+            raise Occ3DFormatError(f'{source}: {OPEN_SET_KEY!r} must be uint8 shaped like semantics')
+        plain = np.where(open_set >= NOVEL_ID_MIN, 0, open_set)
+        if not np.array_equal(plain, semantics):
+            raise Occ3DFormatError(f'{source}: {OPEN_SET_KEY!r} must equal semantics outside novel voxels')
 
 
 def load_occ3d_labels(path, shape=OCC3D_SHAPE) -> Occ3DLabels:
@@ -73,7 +93,7 @@ def load_occ3d_labels(path, shape=OCC3D_SHAPE) -> Occ3DLabels:
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise Occ3DFormatError(f'{path}: not a readable .npz file ({exc})') from exc
     validate_arrays(arrays, shape=shape, source=str(path))
-    return Occ3DLabels(*(arrays[k] for k in OCC3D_KEYS))
+    return Occ3DLabels(*(arrays[k] for k in OCC3D_KEYS), semantics_open=arrays.get(OPEN_SET_KEY))
 
 
 def save_occ3d_labels(path, labels: Occ3DLabels, compressed: bool = True) -> Path:
