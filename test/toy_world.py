@@ -56,3 +56,20 @@ def toy_frame(seed: int, with_labels: bool = True) -> Frame:
     return Frame(timestamp_ns=seed * 100_000_000, points=points, intensity=np.zeros(len(points), np.float32),
                  lidar_to_ego=lidar_to_ego, ego_to_world=np.eye(4), cameras=cams,
                  occupancy=labels if with_labels else None, scene='toy', token=f'toy{seed}')
+
+
+def ddp_worker(rank: int, world: int, init_file: str, out_dir: str, steps: int, train: dict) -> None:
+    """Body of one data-parallel training process (spawned by the DDP test): trains on toy frames and
+    rank 0 saves its checkpoint under out_dir."""
+    import torch.distributed as dist
+
+    from loc_core.train.samples import TrainingSample
+    from loc_core.train.trainer import Trainer
+
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=world)
+    try:
+        samples = [TrainingSample.from_frame(toy_frame(s), (64, 32)) for s in range(4)]
+        trainer = Trainer(toy_config(**train), samples, out_dir, rank=rank, world=world)
+        trainer.run(steps)
+    finally:
+        dist.destroy_process_group()
