@@ -38,29 +38,29 @@ class PromptSet:
 
 
 class LocPredictor:
-    """`config` gives prompts, thresholds and device; the network and its text space come from the
-    checkpoint (argument, else `config.inference.checkpoint`, else the shipped demo checkpoint).
-    With no checkpoint at all, or checkpoint 'none', the network is randomly initialised (its grid,
+    """`config` gives prompts, thresholds and device (None: the checkpoint's own config, including
+    its tuned thresholds); the network, its grid and its text space always come from the checkpoint
+    (argument, else `config.inference.checkpoint`, else the shipped demo checkpoint). With no checkpoint at all, or checkpoint 'none', the network is randomly initialised (its grid,
     architecture and text encoder from `config`) and `trained` is False."""
 
     def __init__(self, config: LocConfig | None = None, checkpoint=None, text_encoder=None):
+        own_config = config is None
         self.config = (config or LocConfig()).validate()
-        inference = self.config.inference
-        torch.set_num_threads(inference.num_threads)
-        self.device = torch.device(inference.device)
-        path = checkpoint or inference.checkpoint or (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
+        self.device = torch.device(self.config.inference.device)
+        path = checkpoint or self.config.inference.checkpoint or (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
         if str(path) == NO_CHECKPOINT:
             path = None
+        self.trained, self.checkpoint_path, self.model = False, None, None
         if path:
             loaded = load_checkpoint(path, device=str(self.device))
             self.model, self.trained, self.checkpoint_path = loaded.model, True, Path(path)
-            if loaded.config.text != self.config.text:
+            if own_config:  # no config given: the checkpoint's own settings, tuned thresholds included
+                self.config = loaded.config
+            elif loaded.config.text != self.config.text:
                 log.info('using the text encoder the checkpoint was trained with: %s', loaded.config.text)
             self.config = replace(self.config, grid=loaded.config.grid, text=loaded.config.text,
                                   model=loaded.config.model)
-        else:
-            self.trained, self.checkpoint_path = False, None
-            self.model = None
+        torch.set_num_threads(self.config.inference.num_threads)
         self.text_encoder = text_encoder or create_text_encoder(self.config.text, device=str(self.device))
         if self.model is None:
             log.warning('LocPredictor: no checkpoint, the network has RANDOM weights (untrained)')
@@ -71,11 +71,15 @@ class LocPredictor:
         self.grid = self.model.grid
         self._lock = threading.Lock()
         self._prompts: PromptSet | None = None
-        self.set_prompts(inference.prompts, inference.resolved_class_ids())
+        self.set_prompts(self.config.inference.prompts, self.config.inference.resolved_class_ids())
 
     @property
     def prompts(self) -> tuple:
         return self._prompts.prompts
+
+    @property
+    def class_ids(self) -> np.ndarray:
+        return self._prompts.class_ids.copy()
 
     def set_prompts(self, prompts, class_ids=None) -> None:
         """Re-encode the prompt set and swap it in atomically (a concurrent predict sees the old or
