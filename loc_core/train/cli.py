@@ -32,6 +32,7 @@ def parse_args(argv=None):
     parser.add_argument('--steps', type=int, help='override train.steps')
     parser.add_argument('--resume', action='store_true')
     parser.add_argument('--export', help='copy the final checkpoint here')
+    parser.add_argument('--prepare-only', action='store_true', help='fill the cache, do not train')
     return parser.parse_args(argv)
 
 
@@ -87,6 +88,8 @@ def _train(args, config: LocConfig, rank: int, world: int) -> int:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     if rank == 0:
         fill_cache(args, config)
+    if args.prepare_only:
+        return 0
     if world > 1:
         torch.distributed.barrier()
     try:

@@ -90,7 +90,7 @@ class TrainingSample:
 
 
 def cache_frames(frames, folder, image_size: tuple, prefix: str = 'frame') -> list[Path]:
-    """Write each frame with dense labels as `<prefix>_<n>.npz`; frames without labels are logged and
+    """Write each frame with dense labels as `<prefix>_<scene>_<timestamp>_<n>.npz`; frames without labels are logged and
     skipped. Returns the written paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -102,7 +102,7 @@ def cache_frames(frames, folder, image_size: tuple, prefix: str = 'frame') -> li
             skipped += 1
             log.warning('skipping frame: %s', exc)
             continue
-        path = folder / f'{prefix}_{n:05d}.npz'
+        path = folder / f'{prefix}_{frame.scene or "frame"}_{frame.timestamp_ns}_{n:05d}.npz'
         atomic_write_bytes(path, sample.to_bytes())
         written.append(path)
     log.info('cached %d frames in %s (%d skipped without labels)', len(written), folder, skipped)
