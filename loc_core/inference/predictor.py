@@ -99,8 +99,11 @@ class LocPredictor:
             self._prompts = new
 
     @torch.inference_mode()
-    def predict(self, frame: Frame, with_features: bool = True) -> OccupancyResult:
-        """One Frame -> OccupancyResult on the model grid (ego frame of the frame)."""
+    def predict(self, frame: Frame, with_features: bool | None = None) -> OccupancyResult:
+        """One Frame -> OccupancyResult on the model grid (ego frame of the frame). `with_features`
+        (default: config.inference.return_features) False returns `features` of shape (M,0)."""
+        if with_features is None:
+            with_features = self.config.inference.return_features
         prompt_set = self._prompts
         timings = {}
         start = time.perf_counter()

@@ -17,12 +17,16 @@ from loc_core.models.projection import ProjectionCache, feature_indices, gather_
 
 @dataclass
 class Encoded:
-    """`bev` (B,C,X,Y); `occupancy_logits` (B,X,Y,Z); `image_features` per sample (Ncam,F,h,w)."""
+    """`bev` (B,C,X,Y); `occupancy_logits` (B,X,Y,Z); `image_features` per sample (Ncam,F,h,w);
+    `language_bev` (B,H,X,Y) and `language_cameras` per sample (Ncam,H,h,w): the language head's
+    first layer applied to the dense maps."""
 
     bev: torch.Tensor
     occupancy_logits: torch.Tensor
     image_features: list
     inputs: list
+    language_bev: torch.Tensor
+    language_cameras: list
 
 
 class LocNetwork(nn.Module):
@@ -44,7 +48,7 @@ class LocNetwork(nn.Module):
         self.trunk = BevTrunk(self.bev_input_channels(), arch['bev_channels'], arch['trunk_width'],
                               arch.get('trunk_depth', 2))
         self.occupancy_head = OccupancyHead(arch['bev_channels'], num_z)
-        self.language_head = LanguageHead(arch['bev_channels'] + arch['image_channels'], num_z,
+        self.language_head = LanguageHead(arch['bev_channels'], arch['image_channels'], num_z,
                                           arch['language_hidden'], arch['language_channels'], text_dim)
         self.projections = ProjectionCache()
 
@@ -75,19 +79,21 @@ class LocNetwork(nn.Module):
                  s.images.new_zeros((0, self.arch['image_channels']) + self.feature_hw) for s in inputs]
         bev_in = torch.stack([self.bev_inputs(s, f) for s, f in zip(inputs, feats)])
         bev = self.trunk(bev_in)
-        return Encoded(bev, self.occupancy_head(bev), feats, list(inputs))
+        head = self.language_head
+        return Encoded(bev, self.occupancy_head(bev), feats, list(inputs), head.bev_map(bev),
+                       [head.camera_map(f) for f in feats])
 
     def voxel_hidden(self, encoded: Encoded, batch_index: torch.Tensor, voxel_index: torch.Tensor) -> torch.Tensor:
         """(M,) sample indices, (M,3) int64 voxel indices -> (M,L) language hidden vectors."""
         i, j, k = voxel_index.unbind(1)
-        bev_feats = encoded.bev[batch_index, :, i, j]
+        columns = encoded.language_bev.permute(0, 2, 3, 1)[batch_index, i, j]  # (M,H)
         flat = (i * self.grid.shape[1] + j) * self.grid.shape[2] + k
-        cam_feats = bev_feats.new_zeros((len(flat), self.arch['image_channels']))
+        cameras = torch.zeros_like(columns)
         for b in torch.unique(batch_index).tolist():
             rows = batch_index == b
             index = self.camera_index_of(encoded.inputs[b], voxel_index[rows], flat[rows])
-            cam_feats[rows] = gather_features(encoded.image_features[b], index)
-        return self.language_head.hidden(torch.cat([bev_feats, cam_feats], dim=1), k)
+            cameras[rows] = gather_features(encoded.language_cameras[b], index)
+        return self.language_head.hidden(columns, cameras, k)
 
     def forward(self, inputs: list[ModelInput], batch_index: torch.Tensor, voxel_index: torch.Tensor):
         """Training pass (what DDP wraps): -> ((B,X,Y,Z) occupancy logits, (M,D) unit features of the

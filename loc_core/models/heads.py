@@ -24,17 +24,30 @@ class OccupancyHead(nn.Module):
 
 
 class LanguageHead(nn.Module):
-    """Per-voxel features (M,Cin) and height bins (M,) -> hidden (M,L); `features` -> (M,D) unit."""
+    """Language features of chosen voxels. The first layer is split so that its expensive parts run
+    on small dense maps, once per frame: `bev_map` (B,C,X,Y) -> (B,H,X,Y) and `camera_map`
+    (Ncam,F,h,w) -> (Ncam,H,h,w); a voxel then only gathers and adds its column's and its camera
+    cell's vectors and its height-bin embedding before a small MLP -> hidden (M,L)."""
 
-    def __init__(self, cin: int, num_z: int, hidden: int, channels: int, text_dim: int):
+    def __init__(self, bev_channels: int, camera_channels: int, num_z: int, hidden: int, channels: int,
+                 text_dim: int):
         super().__init__()
-        self.inp = nn.Linear(cin, hidden)
+        self.bev_in = nn.Conv2d(bev_channels, hidden, 1)
+        self.camera_in = nn.Conv2d(camera_channels, hidden, 1, bias=False)
         self.z_embed = nn.Embedding(num_z, hidden)
         self.mlp = nn.Sequential(nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, channels))
         self.projection = nn.Linear(channels, text_dim, bias=False)
 
-    def hidden(self, voxel_features, z_index):
-        return self.mlp(self.inp(voxel_features) + self.z_embed(z_index))
+    def bev_map(self, bev):
+        return self.bev_in(bev)
+
+    def camera_map(self, image_features):
+        return self.camera_in(image_features) if len(image_features) else \
+            image_features.new_zeros((0, self.z_embed.embedding_dim) + tuple(image_features.shape[-2:]))
+
+    def hidden(self, column_vectors, camera_vectors, z_index):
+        """(M,H) gathered bev_map, (M,H) gathered camera_map, (M,) height bins -> (M,L)."""
+        return self.mlp(column_vectors + camera_vectors + self.z_embed(z_index))
 
     def features(self, hidden):
         """(M,L) -> (M,D) float32 L2-normalised language features."""

@@ -31,8 +31,12 @@ def parse_args(argv=None):
     parser.add_argument('--labels-dir', help='...with dense labels from this folder')
     parser.add_argument('--steps', type=int, help='override train.steps')
     parser.add_argument('--resume', action='store_true')
+    parser.add_argument('--threads', type=int, help='torch threads per process (default: cores / processes)')
     parser.add_argument('--export', help='copy the final checkpoint here')
     parser.add_argument('--prepare-only', action='store_true', help='fill the cache, do not train')
+    parser.add_argument('--calibrate-unknown', type=float, metavar='KEEP',
+                        help='after training, set inference.unknown_threshold so that KEEP (e.g. 0.95) of '
+                             'known voxels of the first 8 samples stay known')
     return parser.parse_args(argv)
 
 
@@ -85,7 +89,7 @@ def _train(args, config: LocConfig, rank: int, world: int) -> int:
     from loc_core.train.samples import SampleError, SampleFolder
     from loc_core.train.trainer import Trainer
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // world))
     if rank == 0:
         fill_cache(args, config)
     if args.prepare_only:
@@ -104,6 +108,14 @@ def _train(args, config: LocConfig, rank: int, world: int) -> int:
              config.train.steps, world)
     trainer.run()
     if rank == 0:
+        if args.calibrate_unknown:
+            from loc_core.train.calibrate import calibrate_unknown_threshold
+
+            samples = [dataset[i] for i in range(min(8, len(dataset)))]
+            threshold = calibrate_unknown_threshold(trainer.model, trainer.text_encoder, config.text.templates,
+                                                    samples, args.calibrate_unknown)
+            config.inference.unknown_threshold = round(threshold, 4)
+            log.info('calibrated unknown threshold: %.4f', threshold)
         last = trainer.save_last()
         if args.export:
             shutil.copyfile(last, args.export)
