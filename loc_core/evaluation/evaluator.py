@@ -22,10 +22,14 @@ def evaluate(predictor, frames, prompt_sets=('standard', 'synonyms', 'renamed'),
              homogenisation: bool = False) -> dict:
     """-> {'standard': {miou, geometry_iou, per_class_iou, frames}, 'synonyms': ..., 'open_set':
     {auroc, fpr95, novel_voxels, known_voxels}, 'frames_skipped', 'seconds'} (+ 'homogenisation'
-    when asked). Frames without dense labels are skipped and counted. The predictor's prompts are
-    restored afterwards."""
+    when asked). Frames without dense labels are skipped and counted. The unknown threshold applies
+    to the standard prompts only: it is calibrated on them, so the word variants (synonyms, renamed)
+    are scored closed-set, as a pure test of classification under new words. The predictor's
+    prompts and threshold are restored afterwards."""
     start = time.perf_counter()
     original = (predictor.prompts, predictor.class_ids)
+    inference = predictor.config.inference
+    threshold = inference.unknown_threshold
     metrics = {name: OccupancyMetrics() for name in prompt_sets}
     scores, novel = [], []
     skipped = 0
@@ -39,6 +43,7 @@ def evaluate(predictor, frames, prompt_sets=('standard', 'synonyms', 'renamed'),
                 continue
             for name in prompt_sets:
                 predictor.set_prompts(*PROMPT_SETS[name]())
+                inference.unknown_threshold = threshold if name == 'standard' else -1.0
                 result = predictor.predict(frame, with_features=meter is not None and name == 'standard')
                 occ = frame.occupancy
                 metrics[name].add(result.to_occ3d_semantics(), occ.semantics, occ.mask_camera)
@@ -50,6 +55,7 @@ def evaluate(predictor, frames, prompt_sets=('standard', 'synonyms', 'renamed'),
                         meter.add(result, frame.occupancy)
     finally:
         predictor.set_prompts(*original)
+        inference.unknown_threshold = threshold
     report = {name: m.summary(list(OCC3D_CLASS_NAMES[:17])) for name, m in metrics.items()}
     report['open_set'] = open_set_summary(scores, novel)
     if meter is not None:
