@@ -32,12 +32,14 @@ def semantic_occupancy(snapshot, ego_to_town: np.ndarray, grid: VoxelGrid) -> tu
     parts_ego = _parts_in_ego(snapshot.parts, ego_to_town)
     world = snapshot.world
     owner = snapshot.part_object
-    stuff_first = np.argsort(world.is_thing[owner], kind='stable')
+    reach = np.hypot(*parts_ego[:, 4:6].T) / 2 + SURFACE_TOLERANCE  # horizontal half-diagonal
+    near = np.all((parts_ego[:, 1:3] + reach[:, None] > grid.lower[:2])
+                  & (parts_ego[:, 1:3] - reach[:, None] < grid.upper[:2]), axis=1)
+    near &= world.paint[owner]
+    stuff_first = np.flatnonzero(near)[np.argsort(world.is_thing[owner[near]], kind='stable')]
     z_edges = grid.lower[2] + np.arange(grid.shape[2] + 1) * grid.voxel_size
     for p in stuff_first:
         obj = owner[p]
-        if not world.paint[obj]:
-            continue
         hit = _part_voxels(parts_ego[p], grid, z_edges)
         if hit is None:
             continue
