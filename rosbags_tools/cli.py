@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--calibration', default=None, help='rig calibration YAML (default: the one in the bag)')
     p.add_argument('--camera-sync', choices=SYNC_POLICIES, default=None)
     p.add_argument('--max-camera-offset-ms', type=float, default=100.0)
+    p.add_argument('--odom-topic', default='/odom', help='odometry of the base frame, used when /tf has none')
     p.add_argument('--no-images', action='store_true', help='do not decode JPEGs')
     return parser
 
@@ -100,7 +101,8 @@ def _frames(args) -> int:
     from rosbags_tools.reader import BagFrameSource
 
     source = BagFrameSource(args.bag, calibration=args.calibration, camera_sync=args.camera_sync,
-                            max_camera_offset_ms=args.max_camera_offset_ms, decode_images=not args.no_images)
+                            max_camera_offset_ms=args.max_camera_offset_ms, decode_images=not args.no_images,
+                            odom_topic=args.odom_topic)
     count = 0
     for frame in source:
         boxes = len(frame.boxes) if frame.boxes is not None else 0

@@ -55,11 +55,13 @@ class BagFrameSource:
 
     `calibration`: RigCalibration, YAML path, or None for the bag's own calibration.yaml.
     `camera_sync`: 'nearest' or 'sweep' (None = what the bag's metadata says, else 'nearest').
-    `decode_images`: False leaves black images of the right size (JPEG bytes are kept either way)."""
+    `decode_images`: False leaves black images of the right size (JPEG bytes are kept either way).
+    `odom_topic`: nav_msgs/Odometry of the base frame, used when /tf has no poses of it."""
 
     def __init__(self, bag, calibration=None, camera_sync: str | None = None,
-                 max_camera_offset_ms: float = 100.0, decode_images: bool = True):
+                 max_camera_offset_ms: float = 100.0, decode_images: bool = True, odom_topic: str = C.ODOM_TOPIC):
         self.bag = Path(bag)
+        self.odom_topic = odom_topic
         self.calibration = resolve_calibration(bag, calibration)
         if camera_sync is not None and camera_sync not in SYNC_POLICIES:
             raise ValueError(f'camera_sync must be one of {SYNC_POLICIES}, got {camera_sync!r}')
@@ -90,7 +92,7 @@ class BagFrameSource:
     # -- first pass ------------------------------------------------------------------------
     def _index(self, reader) -> _Index:
         cal, index = self.calibration, _Index()
-        topics = [cal.lidar_topic, C.TF_TOPIC, C.ODOM_TOPIC, C.MARKERS_TOPIC, *self._cameras, *self._infos]
+        topics = [cal.lidar_topic, C.TF_TOPIC, self.odom_topic, C.MARKERS_TOPIC, *self._cameras, *self._infos]
         for connection, _, raw in guarded_messages(reader, connections_for(reader, topics)):
             topic = connection.topic
             try:
@@ -110,7 +112,7 @@ class BagFrameSource:
             for tf in msg.transforms:
                 if tf.child_frame_id == base:
                     index.tf.add(M.time_ns(tf.header.stamp), M.transform_to_matrix(tf.transform))
-        elif topic == C.ODOM_TOPIC:
+        elif topic == self.odom_topic:
             if msg.child_frame_id == base:
                 index.odom.add(M.time_ns(msg.header.stamp), M.pose_to_matrix(msg.pose.pose))
         elif topic == C.MARKERS_TOPIC:

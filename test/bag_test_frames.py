@@ -40,7 +40,8 @@ def toy_frames(count: int = 3, points: int = 500, seed: int = 0) -> list[Frame]:
         cam_stamp = stamp - CAMERA_LAG_NS
         ego_to_world = ego_pose(stamp)
         cam_to_ego = compose(invert(ego_to_world), ego_pose(cam_stamp), CAMERA_MOUNT)
-        image = rng.integers(0, 255, size=(48, 64, 3), dtype=np.uint8)
+        rows, cols = np.mgrid[0:48, 0:64]  # smooth, so a JPEG re-encode stays close
+        image = np.stack([rows * 5, cols * 4, np.full_like(rows, 40 * k)], axis=-1).astype(np.uint8)
         boxes = Boxes.from_xyzwlhyaw([[10.0, 2.0, 0.5, 1.9, 4.5, 1.6, 0.3], [5.0, -3.0, 0.8, 0.6, 0.7, 1.7, -1.2]],
                                      [4, 7], [f'car-{seed}', f'ped-{seed}'])
         frames.append(Frame(
