@@ -109,13 +109,15 @@ class BagPlayer:
         return report
 
     def _publishers(self, node, connections, report: PlayReport) -> dict:
-        publishers = {}
+        publishers, logged_types = {}, set()
         for connection in connections:
             try:
                 cls = message_class(connection.msgtype)
             except ImportError as exc:
-                if connection.topic not in report.unplayable:
-                    LOG.warning('skipping %s: %s', connection.topic, exc)
+                unplayable = sorted(c.topic for c in connections if c.msgtype == connection.msgtype)
+                if connection.msgtype not in logged_types:
+                    LOG.warning('skipping %s: %s', ', '.join(unplayable), exc)
+                logged_types.add(connection.msgtype)
                 report.unplayable[connection.topic] = str(exc)
                 continue
             publishers[connection.id] = node.create_publisher(cls, connection.topic, qos_for(connection, self.depth))
