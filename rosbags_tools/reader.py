@@ -169,6 +169,9 @@ class BagFrameSource:
         frame_id, decoded = cloud
         if decoded.dropped_nonfinite:
             self.report['non-finite points'] += decoded.dropped_nonfinite
+        if not len(decoded.points):
+            self._drop('empty clouds', f'scan at {stamp} has no (finite) points; skipped')
+            return None
         try:
             ego_to_world = poses.at(stamp) if len(poses) else np.eye(4)
         except PoseLookupError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -135,7 +136,7 @@ def write_frames_to_bag(frames, calibration: RigCalibration, out, storage: str =
             writer.abort()
             raise
         writer.close()
-        save_calibration(work / C.CALIBRATION_FILE, calibration)
+        os.chmod(save_calibration(work / C.CALIBRATION_FILE, calibration), 0o644)  # readable like the bag
         report.bytes = sum(p.stat().st_size for p in work.iterdir())
     report.messages = ordered.counts
     report.dropped = encoder.dropped + Counter(out_of_order=ordered.out_of_order)

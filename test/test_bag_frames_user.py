@@ -144,3 +144,17 @@ def test_truncated_or_missing_bag_is_a_clear_error(tmp_path, capsys):
     assert main(['frames', str(tmp_path / 'nothing')]) == 2
     err = capsys.readouterr().err
     assert 'truncated or not a ROS 2 bag' in err and 'nothing' in err
+
+
+def test_empty_and_non_finite_clouds_are_counted_drops(tmp_path):
+    frames = toy_frames(3)
+    frames[1].points, frames[1].intensity, frames[1].ring = np.zeros((0, 3)), np.zeros(0), np.zeros(0, np.uint8)
+    frames[2].points[[3, 9]] = np.nan
+    out = tmp_path / 'toy'
+    write_frames_to_bag(frames, toy_calibration(), out, progress=False)
+    source = BagFrameSource(out, decode_images=False)
+    back = list(source)
+    assert [f.timestamp_ns for f in back] == [frames[0].timestamp_ns, frames[2].timestamp_ns]
+    assert source.report == {'empty clouds': 1, 'non-finite points': 2}
+    assert len(back[1].points) == len(frames[2].points) - 2 and np.isfinite(back[1].points).all()
+    np.testing.assert_array_equal(back[1].ring, np.delete(frames[2].ring, [3, 9]))

@@ -56,6 +56,7 @@ def test_all_keyframes_written_and_missing_sweeps_reported(scene_bag, nuscenes_s
     assert 'missing sweep blobs: 2705' in report.summary()
     assert not report.dropped and report.source['skipped while converting'] == {}
     assert sorted(p.name for p in out.iterdir()) == ['calibration.yaml', 'metadata.yaml', 'scene0916.mcap']
+    assert (out / 'calibration.yaml').stat().st_mode & 0o777 == 0o644
 
 
 def test_independent_reader_decodes_every_message_in_order(scene_bag, decoded):
