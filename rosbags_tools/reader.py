@@ -132,18 +132,19 @@ class BagFrameSource:
         clouds, images, next_scan = {}, defaultdict(dict), 0
         topics = [cal.lidar_topic, *self._cameras]
         for connection, _, raw in guarded_messages(reader, connections_for(reader, topics)):
-            stamp = header_stamp_ns(raw)
+            try:
+                stamp = header_stamp_ns(raw)
+            except BagError:
+                continue  # counted as malformed in the first pass
             if connection.topic == cal.lidar_topic:
                 i = scan_of.get(stamp)
-                if i is None or i in clouds or i < next_scan:
-                    self._drop('duplicate scans', f'second scan stamped {stamp}; skipped')
-                    continue
-                clouds[i] = self._cloud(raw, connection.msgtype)
+                if i is not None and i not in clouds and i >= next_scan:  # duplicates: counted in the first pass
+                    clouds[i] = self._cloud(raw, connection.msgtype)
             else:
                 name = self._cameras[connection.topic].name
                 i = owner.get((name, stamp))
                 if i is not None and i >= next_scan:
-                    images[i][name] = C.typestore().deserialize_cdr(raw, connection.msgtype)
+                    images[i][name] = self._image(raw, connection)
             while next_scan in clouds and len(images[next_scan]) == len(wanted.get(next_scan, {})):
                 frame = self._frame(next_scan, clouds.pop(next_scan), images.pop(next_scan), index, poses)
                 next_scan += 1
@@ -162,6 +163,13 @@ class BagFrameSource:
             self._drop('unreadable clouds', f'unreadable point cloud ({exc}); scan skipped')
             return None
 
+    def _image(self, raw, connection):
+        try:
+            return C.typestore().deserialize_cdr(raw, connection.msgtype)
+        except Exception as exc:  # a malformed message
+            self._drop(f'malformed {connection.topic}', f'{connection.topic}: malformed message ({exc})')
+            return None
+
     def _frame(self, i: int, cloud, image_msgs: dict, index: _Index, poses: PoseTrack) -> Frame | None:
         if cloud is None:
             return None
@@ -178,7 +186,7 @@ class BagFrameSource:
             self._drop('scans without ego pose', f'scan at {stamp}: {exc}; skipped')
             return None
         cameras = [cam for cam in (self._camera(name, msg, stamp, ego_to_world, index, poses)
-                                   for name, msg in image_msgs.items()) if cam is not None]
+                                   for name, msg in image_msgs.items() if msg is not None) if cam is not None]
         cameras.sort(key=lambda cam: [c.name for c in self.calibration.cameras].index(cam.name))
         return Frame(timestamp_ns=stamp, points=decoded.points, intensity=decoded.intensity, ring=decoded.ring,
                      lidar_to_ego=self._lidar_to_ego(frame_id), ego_to_world=ego_to_world, cameras=cameras,

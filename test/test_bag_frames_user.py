@@ -77,8 +77,10 @@ def user_bag(tmp_path_factory):
             truth.append((stamp, cam_stamp, points, intensity, ring, jpeg))
         garbage_stamp = T0_NS + SCANS * SCAN_PERIOD_NS
         sec, nanosec = divmod(garbage_stamp, 1_000_000_000)  # a valid header stamp, then junk
-        writer.write(conn['/velodyne_points'], garbage_stamp,
-                     b'\x00\x01\x00\x00' + struct.pack('<iI', sec, nanosec) + b'\xff' * 40)
+        junk = b'\x00\x01\x00\x00' + struct.pack('<iI', sec, nanosec) + b'\xff' * 40
+        writer.write(conn['/velodyne_points'], garbage_stamp, junk)
+        writer.write(conn['/camera/image_raw/compressed'], garbage_stamp, junk)
+        writer.write(conn['/velodyne_points'], garbage_stamp + 1, b'\x00\x01')  # too short for a header
     calibration = root / 'rig.yaml'
     save_calibration(calibration, _user_calibration())
     return bag, calibration, truth
@@ -89,7 +91,8 @@ def test_a_users_bag_reads_back_with_its_calibration(user_bag):
     source = BagFrameSource(bag, calibration=calibration, odom_topic='/wheel_odom')
     frames = list(source)
     assert len(frames) == SCANS
-    assert source.report == {'unreadable clouds': 1}  # the malformed message, counted
+    assert source.report == {'unreadable clouds': 1, 'malformed /velodyne_points': 1,  # malformed messages,
+                             'malformed /camera/image_raw/compressed': 1}  # counted, never fatal
     for frame, (stamp, cam_stamp, points, intensity, ring, jpeg) in zip(frames, truth):
         assert frame.timestamp_ns == stamp
         assert frame.points.tobytes() == points.tobytes() and frame.intensity.tobytes() == intensity.tobytes()
