@@ -2,7 +2,7 @@
 
     loc-bag nuscenes2bag --dataroot D --version V --scene NAME --out PATH [--sweeps] [--storage sqlite3] [--force]
     loc-bag synth2bag --seed S --frames N --out PATH [--storage sqlite3] [--force]
-    loc-bag play BAG [--rate R] [--loop] [--topics T ...]
+    loc-bag play BAG [--rate R] [--loop] [--topics T ...] [--clock]
     loc-bag frames BAG [--calibration YAML] [--camera-sync nearest|sweep] [--no-images]
 
 Exit status 0 on success, 2 with a one-line error for bad input (missing or damaged files, wrong
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--rate', type=float, default=1.0, help='playback speed factor (1 = real time)')
     p.add_argument('--loop', action='store_true')
     p.add_argument('--topics', nargs='+', default=None, help='only these topics')
+    p.add_argument('--clock', action='store_true', help='publish the bag time on /clock (for use_sim_time)')
     p.add_argument('--wait-for-subscribers', type=float, default=0.0, metavar='SECONDS',
                    help='before playing, wait up to this long for every topic to have a subscriber')
 
@@ -87,7 +88,7 @@ def _play(args) -> int:
     from rosbags_tools.player import BagPlayer
 
     player = BagPlayer(args.bag, rate=args.rate, loop=args.loop, topics=args.topics,
-                       wait_for_subscribers_s=args.wait_for_subscribers)
+                       wait_for_subscribers_s=args.wait_for_subscribers, clock=args.clock)
     try:
         report = player.play()
     except KeyboardInterrupt:

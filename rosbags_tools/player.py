@@ -5,7 +5,8 @@ bag timestamps at real time times `rate`, optionally looped and filtered by topi
 needs the topic's Python message type: topics whose type is not importable here (tf2_msgs is
 not pip-installable, so /tf and /tf_static) are reported, logged once and skipped, counted
 per topic in the report. Latched topics (offered transient-local, like /tf_static) are
-published transient-local so late subscribers still receive them."""
+published transient-local so late subscribers still receive them. With `clock`, the bag time
+is published on /clock (rosgraph_msgs/Clock) before each message, for nodes with use_sim_time."""
 from __future__ import annotations
 
 import importlib
@@ -62,11 +63,13 @@ class BagPlayer:
     """Plays `bag` through `node` (or a node of its own on an rclpy context it initialises)."""
 
     def __init__(self, bag, rate: float = 1.0, loop: bool = False, topics=None, node=None,
-                 wait_for_subscribers_s: float = 0.0, depth: int = 100):
+                 wait_for_subscribers_s: float = 0.0, depth: int = 100, clock: bool = False):
         if not rate > 0:
             raise ValueError(f'rate must be positive, got {rate}')
         self.bag, self.rate, self.loop, self.topics = bag, float(rate), loop, topics
         self.node, self.wait_for_subscribers_s, self.depth = node, wait_for_subscribers_s, depth
+        self.clock = clock
+        self._clock_publisher = None
         self._stop = False
 
     def stop(self):
@@ -98,7 +101,11 @@ class BagPlayer:
             raise BagError(f'{self.bag} has no topic(s) {sorted(missing)}; it has '
                            f'{sorted({c.topic for c in reader.connections})}')
         publishers = self._publishers(node, connections, report)
-        self._wait_for_subscribers(publishers)
+        if self.clock:
+            from rosgraph_msgs.msg import Clock
+
+            self._clock_publisher = node.create_publisher(Clock, '/clock', 10)
+        self._wait_for_subscribers([*publishers.values(), *filter(None, [self._clock_publisher])])
         start = time.perf_counter()
         while not self._stop:
             self._one_pass(reader, connections, publishers, report)
@@ -123,9 +130,9 @@ class BagPlayer:
             publishers[connection.id] = node.create_publisher(cls, connection.topic, qos_for(connection, self.depth))
         return publishers
 
-    def _wait_for_subscribers(self, publishers: dict):
+    def _wait_for_subscribers(self, publishers: list):
         deadline = time.monotonic() + self.wait_for_subscribers_s
-        while time.monotonic() < deadline and any(p.get_subscription_count() == 0 for p in publishers.values()):
+        while time.monotonic() < deadline and any(p.get_subscription_count() == 0 for p in publishers):
             time.sleep(0.02)
 
     def _one_pass(self, reader, connections, publishers: dict, report: PlayReport):
@@ -141,5 +148,15 @@ class BagPlayer:
             delay = wall_start + (stamp - bag_start) / 1e9 / self.rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
+            self._publish_clock(stamp)
             publisher.publish(bytes(raw))
             report.published[connection.topic] += 1
+
+    def _publish_clock(self, stamp_ns: int):
+        if self._clock_publisher is None:
+            return
+        from builtin_interfaces.msg import Time
+        from rosgraph_msgs.msg import Clock
+
+        sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
+        self._clock_publisher.publish(Clock(clock=Time(sec=sec, nanosec=nanosec)))

@@ -145,6 +145,21 @@ def test_loop_and_topic_filter(rclpy_context, player_node, toy_bag):
     assert recorder.received['/lidar_top/points'] == []
 
 
+def test_clock_carries_the_bag_time(rclpy_context, player_node, toy_bag):
+    from rclpy.serialization import deserialize_message
+    from rosgraph_msgs.msg import Clock
+
+    recorder = Recorder(rclpy_context, {'/clock': 'rosgraph_msgs/msg/Clock', '/odom': 'nav_msgs/msg/Odometry'})
+    try:
+        BagPlayer(toy_bag, rate=20.0, node=player_node, topics=['/odom'], clock=True,
+                  wait_for_subscribers_s=10.0).play()
+        assert recorder.wait_for({'/clock': 5, '/odom': 5})
+    finally:
+        recorder.close()
+    clocks = [deserialize_message(raw, Clock).clock for raw in recorder.received['/clock']]
+    assert [c.sec * 10**9 + c.nanosec for c in clocks] == [frame.timestamp_ns for frame in toy_frames(5)]
+
+
 def test_latched_topics_are_offered_transient_local(toy_bag):
     from rclpy.qos import DurabilityPolicy
     from rosbags.rosbag2 import Reader
