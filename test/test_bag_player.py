@@ -21,13 +21,15 @@ UNTYPED = {'/tf', '/tf_static'}  # tf2_msgs has no Python package here
 
 @pytest.fixture(scope='module')
 def rclpy_context():
+    """A context of this module's own (domain 43, localhost only), whatever other tests hold."""
     saved = {k: os.environ.get(k) for k in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE')}
     os.environ.update(ROS_DOMAIN_ID='43', ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
     import rclpy
 
-    rclpy.init()
-    yield rclpy
-    rclpy.shutdown()
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    yield context
+    rclpy.shutdown(context=context)
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
@@ -56,18 +58,19 @@ def _bag_messages(bag) -> dict:
 class Recorder:
     """A real subscriber node (raw bytes) on every typed topic, spun in a background thread."""
 
-    def __init__(self, rclpy, types: dict, on_message=None):
+    def __init__(self, context, types: dict, on_message=None):
+        import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
 
         self.received = defaultdict(list)
-        self.node = rclpy.create_node('bag_play_recorder')
+        self.node = rclpy.create_node('bag_play_recorder', context=context)
         qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
         for topic, msgtype in types.items():
             if topic not in UNTYPED:
                 self.node.create_subscription(message_class(msgtype), topic, self._callback(topic, on_message),
                                               qos, raw=True)
-        self.executor = SingleThreadedExecutor()
+        self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
         self.thread.start()
@@ -95,7 +98,9 @@ class Recorder:
 
 @pytest.fixture
 def player_node(rclpy_context):
-    node = rclpy_context.create_node('bag_player_under_test')
+    import rclpy
+
+    node = rclpy.create_node('bag_player_under_test', context=rclpy_context)
     yield node
     node.destroy_node()
 
