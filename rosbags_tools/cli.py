@@ -89,12 +89,7 @@ def _play(args) -> int:
 
     player = BagPlayer(args.bag, rate=args.rate, loop=args.loop, topics=args.topics,
                        wait_for_subscribers_s=args.wait_for_subscribers, clock=args.clock)
-    try:
-        report = player.play()
-    except KeyboardInterrupt:
-        print('interrupted', file=sys.stderr)
-        return 130
-    print(report.summary())
+    print(player.play().summary())
     return 0
 
 
@@ -110,6 +105,8 @@ def _frames(args) -> int:
         print(f'{frame.timestamp_ns} points={len(frame.points)} cameras={len(frame.cameras)} boxes={boxes}')
         count += 1
     print(f'{count} frames from {args.bag}' + (f'; left out {dict(source.report)}' if source.report else ''))
+    if not count:
+        print(f'loc-bag frames: error: no usable LiDAR scan in {args.bag}', file=sys.stderr)
     return 0 if count else 2
 
 
@@ -124,6 +121,9 @@ def main(argv=None) -> int:
     except EXPECTED_ERRORS as exc:
         print(f'loc-bag {args.command}: error: {exc}', file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # outputs are all-or-nothing, so nothing partial is left
+        print(f'loc-bag {args.command}: interrupted', file=sys.stderr)
+        return 130
 
 
 if __name__ == '__main__':
