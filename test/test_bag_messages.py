@@ -163,10 +163,13 @@ def test_camera_sync_policies():
                             'nearest', 30 * ms, report)
     assert nearest == {1: {'CAM_FRONT': 58 * ms}, 3: {'CAM_FRONT': 140 * ms}, 2: {'CAM_BACK': 95 * ms}}
     assert report == Counter({'surplus images': 1, 'images without a scan': 1})
-    # sweep: the first scan at or after the image, with 10 ms slack for images just after a scan
-    sweep = assign_images([s * ms for s in scans], {'CAM_FRONT': [62 * ms, 12 * ms], 'CAM_BACK': [58 * ms]},
-                          'sweep', 45 * ms, Counter())
-    assert sweep == {2: {'CAM_FRONT': 62 * ms}, 1: {'CAM_FRONT': 12 * ms, 'CAM_BACK': 58 * ms}}
+    # nuScenes with sweeps: keyframe scan at 100 ms between sweeps 50 ms apart; its images lie in
+    # (-50, 0] ms before it (plus jitter), so they belong to the first scan at or after them
+    images = {'CAM_FRONT_LEFT': [57_600_000], 'CAM_BACK_LEFT': [100_164_000], 'CAM_BACK': [90_000_000]}
+    sweep = assign_images([s * ms for s in scans], images, 'sweep', 45 * ms, Counter())
+    assert sweep == {2: {'CAM_FRONT_LEFT': 57_600_000, 'CAM_BACK_LEFT': 100_164_000, 'CAM_BACK': 90_000_000}}
+    nearest = assign_images([s * ms for s in scans], images, 'nearest', 45 * ms, Counter())
+    assert nearest[1] == {'CAM_FRONT_LEFT': 57_600_000}  # why 'sweep' exists
     with pytest.raises(ValueError, match='sync policy'):
         assign_images([0], {}, 'closest', 1, Counter())
 
