@@ -123,6 +123,26 @@ def test_subscriber_receives_every_message_in_order(rclpy_context, player_node, 
     assert 'skipped /tf: 10 messages' in report.summary()
 
 
+@pytest.mark.sample_data
+def test_the_nuscenes_scene_bag_plays_completely(rclpy_context, player_node, tmp_path, nuscenes_dataroot,
+                                                 nuscenes_source):
+    from rosbags_tools.nuscenes2bag import nuscenes_to_bag
+
+    bag = tmp_path / 'scene'
+    nuscenes_to_bag(nuscenes_dataroot, 'v1.0-mini', None, bag, progress=False, nusc=nuscenes_source.nusc)
+    expected, types = _bag_messages(bag)
+    recorder = Recorder(rclpy_context, types)
+    try:
+        report = BagPlayer(bag, rate=20.0, node=player_node, wait_for_subscribers_s=10.0).play()
+        typed = {t: len(v) for t, v in expected.items() if t not in UNTYPED}
+        assert recorder.wait_for(typed, timeout_s=20.0), {t: len(recorder.received[t]) for t in typed}
+    finally:
+        recorder.close()
+    assert len(typed) == 15 and sum(typed.values()) == 615 and dict(report.published) == typed
+    for topic in typed:
+        assert recorder.received[topic] == expected[topic], topic
+
+
 def test_rate_factor_paces_playback(rclpy_context, player_node, toy_bag):
     report = BagPlayer(toy_bag, rate=2.0, node=player_node, topics=['/lidar_top/points']).play()
     assert report.published == {'/lidar_top/points': 5}
