@@ -77,8 +77,11 @@ class BagPlayer:
         self._stop = True
 
     def play(self) -> PlayReport:
-        """Publish the bag (BagError when it cannot be read or a filtered topic is absent)."""
+        """Publish the bag (BagError when it cannot be read or a filtered topic is absent). With a
+        node of the caller's, the publishers stay on it after playing (latched data stays offered)."""
         import rclpy
+
+        self._stop = False
 
         own_context = self.node is None and not rclpy.ok()
         if own_context:
