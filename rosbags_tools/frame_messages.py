@@ -18,7 +18,7 @@ from loc_core.data.frame import CameraView, Frame
 from loc_core.geometry.transforms import compose, invert
 from rosbags_tools import conventions as C
 from rosbags_tools import messages as M
-from rosbags_tools.jpeg import encode_jpeg, looks_like_jpeg
+from rosbags_tools.images import encode_jpeg, looks_like_jpeg
 from rosbags_tools.pointcloud import encode_pointcloud
 
 LOG = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from rosbags_tools import conventions as C
 from rosbags_tools import messages as M
 from rosbags_tools.bag_access import BagError, connections_for, guarded_messages, header_stamp_ns, open_bag
 from rosbags_tools.camera_sync import SYNC_POLICIES, assign_images
-from rosbags_tools.jpeg import looks_like_jpeg
+from rosbags_tools.images import looks_like_jpeg, raw_image_to_rgb
 from rosbags_tools.pointcloud import decode_pointcloud
 from rosbags_tools.pose_track import PoseLookupError, PoseTrack
 
@@ -185,7 +185,7 @@ class BagFrameSource:
         except PoseLookupError as exc:
             self._drop('scans without ego pose', f'scan at {stamp}: {exc}; skipped')
             return None
-        cameras = [cam for cam in (self._camera(name, msg, stamp, ego_to_world, index, poses)
+        cameras = [cam for cam in (self._camera(name, msg, ego_to_world, index, poses)
                                    for name, msg in image_msgs.items() if msg is not None) if cam is not None]
         cameras.sort(key=lambda cam: [c.name for c in self.calibration.cameras].index(cam.name))
         return Frame(timestamp_ns=stamp, points=decoded.points, intensity=decoded.intensity, ring=decoded.ring,
@@ -203,15 +203,20 @@ class BagFrameSource:
                        f'using the calibration\'s LiDAR mount')
         return cal.lidar_to_base
 
-    def _camera(self, name, msg, lidar_stamp, ego_to_world, index: _Index, poses: PoseTrack) -> CameraView | None:
+    def _camera(self, name, msg, ego_to_world, index: _Index, poses: PoseTrack) -> CameraView | None:
+        """A CompressedImage (JPEG kept as is) or a raw Image message -> CameraView."""
         cal = self.calibration.camera(name)
         stamp = M.time_ns(msg.header.stamp)
-        payload = msg.data.tobytes()
+        is_raw = hasattr(msg, 'encoding')  # sensor_msgs/Image
+        payload = None if is_raw else msg.data.tobytes()
         intrinsics, width, height = self._intrinsics(name, stamp, index)
         try:
             cam_ego_to_world = poses.at(stamp) if len(poses) else ego_to_world
-            image = decode_jpeg(payload) if self.decode_images else np.zeros((height, width, 3), np.uint8)
-        except (PoseLookupError, BlobError) as exc:
+            if is_raw:
+                image = raw_image_to_rgb(msg)
+            else:
+                image = decode_jpeg(payload) if self.decode_images else np.zeros((height, width, 3), np.uint8)
+        except (PoseLookupError, BlobError, ValueError) as exc:
             self._drop('cameras left out', f'{name} at {stamp}: {exc}; camera left out')
             return None
         cam_to_ego = compose(invert(ego_to_world), cam_ego_to_world, cal.cam_to_base)

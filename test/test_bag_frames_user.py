@@ -15,7 +15,7 @@ from rosbags_tools import conventions as C
 from rosbags_tools import messages as M
 from rosbags_tools.bag_access import BagError
 from rosbags_tools.cli import main
-from rosbags_tools.jpeg import encode_jpeg
+from rosbags_tools.images import encode_jpeg
 from rosbags_tools.reader import BagFrameSource
 from rosbags_tools.writer import write_frames_to_bag
 
@@ -161,3 +161,40 @@ def test_empty_and_non_finite_clouds_are_counted_drops(tmp_path):
     assert source.report == {'empty clouds': 1, 'non-finite points': 2}
     assert len(back[1].points) == len(frames[2].points) - 2 and np.isfinite(back[1].points).all()
     np.testing.assert_array_equal(back[1].ring, np.delete(frames[2].ring, [3, 9]))
+
+
+def _raw_image(rgb, stamp, encoding='bgr8', pad=4):
+    """sensor_msgs/Image with `pad` bytes of padding at the end of every row."""
+    height, width, _ = rgb.shape
+    pixels = rgb[..., ::-1] if encoding == 'bgr8' else rgb
+    rows = np.concatenate([pixels.reshape(height, -1), np.zeros((height, pad), np.uint8)], axis=1)
+    return C.typestore().types['sensor_msgs/msg/Image'](
+        header=M.header(stamp, 'camera_optical'), height=height, width=width, encoding=encoding,
+        is_bigendian=0, step=rows.shape[1], data=rows.reshape(-1))
+
+
+def test_raw_image_topics_and_bad_encodings(tmp_path):
+    from rosbags_tools.pointcloud import encode_pointcloud
+
+    store, frames = C.typestore(), toy_frames(2)
+    calibration = _user_calibration()
+    calibration.cameras[0].image_topic = '/camera/image_raw'
+    bag = tmp_path / 'raw'
+    with Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        lidar = writer.add_connection('/velodyne_points', C.POINTCLOUD2, typestore=store)
+        camera = writer.add_connection('/camera/image_raw', 'sensor_msgs/msg/Image', typestore=store)
+        for frame, encoding in zip(frames, ('bgr8', '16UC1')):
+            stamp = frame.timestamp_ns
+            cloud = encode_pointcloud(frame.points, frame.intensity, frame.ring, stamp, 'velodyne')
+            writer.write(lidar, stamp, store.serialize_cdr(cloud, C.POINTCLOUD2))
+            image = _raw_image(frame.cameras[0].image, stamp, encoding)
+            writer.write(camera, stamp, store.serialize_cdr(image, 'sensor_msgs/msg/Image'))
+    source = BagFrameSource(bag, calibration=calibration)
+    first, second = list(source)
+    (cam,) = first.cameras
+    np.testing.assert_array_equal(cam.image, frames[0].cameras[0].image)  # exact: no compression
+    assert cam.jpeg is None and cam.intrinsics.tolist() == K.tolist()  # no camera_info: K from the YAML
+    np.testing.assert_allclose(cam.cam_to_ego, CAMERA_MOUNT, atol=1e-12)  # no poses: a static rig
+    np.testing.assert_array_equal(first.ego_to_world, np.eye(4))
+    assert second.cameras == [] and not second.is_keyframe
+    assert source.report == {'no ego poses': 1, 'cameras left out': 1}
