@@ -63,3 +63,51 @@ class PoseTrack:
         t0, q0 = split_transform(self._poses[before])
         t1, q1 = split_transform(self._poses[after])
         return make_transform(t0 + fraction * (t1 - t0), _slerp(q0, q1, fraction))
+
+
+class TransformTree:
+    """A tf tree from /tf (time-varying edges, one PoseTrack each) and /tf_static (constant
+    edges): `to_root(frame, stamp)` composes frame -> parent -> ... -> root, so a user's
+    map -> odom -> base_link chain gives base_link's pose in map. An edge whose child already
+    has another parent is ignored (tf allows one parent) and counted in `conflicts`."""
+
+    def __init__(self):
+        self._edges: dict[str, tuple[str, PoseTrack | np.ndarray]] = {}  # child -> (parent, track | matrix)
+        self.conflicts = 0
+
+    def _parent_ok(self, parent: str, child: str) -> bool:
+        known = self._edges.get(child)
+        if known is not None and known[0] != parent:
+            self.conflicts += 1
+            return False
+        return True
+
+    def add(self, parent: str, child: str, stamp_ns: int, child_to_parent: np.ndarray):
+        if self._parent_ok(parent, child):
+            edge = self._edges.setdefault(child, (parent, PoseTrack()))[1]
+            if isinstance(edge, PoseTrack):
+                edge.add(stamp_ns, child_to_parent)
+
+    def add_static(self, parent: str, child: str, child_to_parent: np.ndarray):
+        if self._parent_ok(parent, child):
+            self._edges[child] = (parent, np.asarray(child_to_parent, dtype=np.float64))
+
+    def __contains__(self, frame: str) -> bool:
+        return frame in self._edges
+
+    def chain(self, frame: str) -> list[str]:
+        """[frame, parent, ..., root]; LookupError on a cycle."""
+        out = [frame]
+        while out[-1] in self._edges:
+            out.append(self._edges[out[-1]][0])
+            if out[-1] in out[:-1]:
+                raise PoseLookupError(f'tf cycle through {out}')
+        return out
+
+    def to_root(self, frame: str, stamp_ns: int) -> np.ndarray:
+        """(4,4) frame -> root at `stamp_ns` (PoseLookupError when an edge has no pose then)."""
+        result = np.eye(4)
+        for child in self.chain(frame)[:-1]:
+            edge = self._edges[child][1]
+            result = (edge.at(stamp_ns) if isinstance(edge, PoseTrack) else edge) @ result
+        return result

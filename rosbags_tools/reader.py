@@ -1,7 +1,7 @@
 """`BagFrameSource`: a ROS 2 bag (ours, or a user's with its calibration YAML) back to `Frame`s.
 
-One Frame per LiDAR scan. The scan's ego pose comes from /tf (parent -> base frame) or else
-/odom; each camera image is attached to one scan (see `camera_sync.py`) and its `cam_to_ego`
+One Frame per LiDAR scan. The scan's ego pose comes from the tf tree (/tf and /tf_static, the
+base frame's chain up to its root, e.g. map -> odom -> base_link) or else odometry; each camera image is attached to one scan (see `camera_sync.py`) and its `cam_to_ego`
 is rebuilt as the writer folded it: inv(ego_to_world(t_lidar)) @ ego_to_world(t_cam) @ cam_to_base.
 Two passes over the bag: the first reads stamps, poses, camera infos and boxes, the second the
 clouds and images. Anything unusable is logged once per kind and counted in `report`."""
@@ -23,7 +23,7 @@ from rosbags_tools.bag_access import BagError, connections_for, guarded_messages
 from rosbags_tools.camera_sync import SYNC_POLICIES, assign_images
 from rosbags_tools.images import looks_like_jpeg, raw_image_to_rgb
 from rosbags_tools.pointcloud import decode_pointcloud
-from rosbags_tools.pose_track import PoseLookupError, PoseTrack
+from rosbags_tools.pose_track import PoseLookupError, PoseTrack, TransformTree
 
 LOG = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class _Index:
     def __init__(self):
         self.scan_stamps: list[int] = []
         self.image_stamps: dict[str, list[int]] = defaultdict(list)
-        self.tf = PoseTrack()
+        self.tf = TransformTree()
         self.odom = PoseTrack()
         self.infos: dict[str, dict[int, object]] = defaultdict(dict)
         self.boxes: dict[int, object] = {}
@@ -92,7 +92,7 @@ class BagFrameSource:
     # -- first pass ------------------------------------------------------------------------
     def _index(self, reader) -> _Index:
         cal, index = self.calibration, _Index()
-        topics = [cal.lidar_topic, C.TF_TOPIC, self.odom_topic, C.MARKERS_TOPIC, *self._cameras, *self._infos]
+        topics = [cal.lidar_topic, C.TF_TOPIC, C.TF_STATIC_TOPIC, self.odom_topic, C.MARKERS_TOPIC, *self._cameras, *self._infos]
         for connection, _, raw in guarded_messages(reader, connections_for(reader, topics)):
             topic = connection.topic
             try:
@@ -110,8 +110,11 @@ class BagFrameSource:
         base = self.calibration.base_frame
         if topic == C.TF_TOPIC:
             for tf in msg.transforms:
-                if tf.child_frame_id == base:
-                    index.tf.add(M.time_ns(tf.header.stamp), M.transform_to_matrix(tf.transform))
+                index.tf.add(tf.header.frame_id, tf.child_frame_id, M.time_ns(tf.header.stamp),
+                             M.transform_to_matrix(tf.transform))
+        elif topic == C.TF_STATIC_TOPIC:
+            for tf in msg.transforms:
+                index.tf.add_static(tf.header.frame_id, tf.child_frame_id, M.transform_to_matrix(tf.transform))
         elif topic == self.odom_topic:
             if msg.child_frame_id == base:
                 index.odom.add(M.time_ns(msg.header.stamp), M.pose_to_matrix(msg.pose.pose))
@@ -125,9 +128,7 @@ class BagFrameSource:
         """wanted: scan index -> {camera name: image stamp}."""
         cal = self.calibration
         scan_of = {stamp: i for i, stamp in enumerate(index.scan_stamps)}
-        poses = index.tf if len(index.tf) else index.odom
-        if not len(poses):
-            self._drop('no ego poses', f'{self.bag}: no {cal.base_frame} poses on /tf or /odom; ego_to_world = identity')
+        poses = self._ego_poses(index)
         owner = {(name, image_stamp): i for i, cams in wanted.items() for name, image_stamp in cams.items()}
         clouds, images, next_scan = {}, defaultdict(dict), 0
         topics = [cal.lidar_topic, *self._cameras]
@@ -170,7 +171,19 @@ class BagFrameSource:
             self._drop(f'malformed {connection.topic}', f'{connection.topic}: malformed message ({exc})')
             return None
 
-    def _frame(self, i: int, cloud, image_msgs: dict, index: _Index, poses: PoseTrack) -> Frame | None:
+    def _ego_poses(self, index: _Index):
+        """stamp -> (4,4) ego_to_world: the tf chain of the base frame, else odometry, else None."""
+        base = self.calibration.base_frame
+        if index.tf.conflicts:
+            self.report['tf edges with a second parent'] += index.tf.conflicts
+        if base in index.tf:
+            return lambda stamp: index.tf.to_root(base, stamp)
+        if len(index.odom):
+            return index.odom.at
+        self._drop('no ego poses', f'{self.bag}: no {base} poses on /tf or {self.odom_topic}; ego_to_world = identity')
+        return None
+
+    def _frame(self, i: int, cloud, image_msgs: dict, index: _Index, poses) -> Frame | None:
         if cloud is None:
             return None
         stamp = index.scan_stamps[i]
@@ -181,7 +194,7 @@ class BagFrameSource:
             self._drop('empty clouds', f'scan at {stamp} has no (finite) points; skipped')
             return None
         try:
-            ego_to_world = poses.at(stamp) if len(poses) else np.eye(4)
+            ego_to_world = poses(stamp) if poses else np.eye(4)
         except PoseLookupError as exc:
             self._drop('scans without ego pose', f'scan at {stamp}: {exc}; skipped')
             return None
@@ -203,7 +216,7 @@ class BagFrameSource:
                        f'using the calibration\'s LiDAR mount')
         return cal.lidar_to_base
 
-    def _camera(self, name, msg, ego_to_world, index: _Index, poses: PoseTrack) -> CameraView | None:
+    def _camera(self, name, msg, ego_to_world, index: _Index, poses) -> CameraView | None:
         """A CompressedImage (JPEG kept as is) or a raw Image message -> CameraView."""
         cal = self.calibration.camera(name)
         stamp = M.time_ns(msg.header.stamp)
@@ -211,7 +224,7 @@ class BagFrameSource:
         payload = None if is_raw else msg.data.tobytes()
         intrinsics, width, height = self._intrinsics(name, stamp, index)
         try:
-            cam_ego_to_world = poses.at(stamp) if len(poses) else ego_to_world
+            cam_ego_to_world = poses(stamp) if poses else ego_to_world
             if is_raw:
                 image = raw_image_to_rgb(msg)
             else:

@@ -198,3 +198,34 @@ def test_raw_image_topics_and_bad_encodings(tmp_path):
     np.testing.assert_array_equal(first.ego_to_world, np.eye(4))
     assert second.cameras == [] and not second.is_keyframe
     assert source.report == {'no ego poses': 1, 'cameras left out': 1}
+
+
+def test_ego_pose_through_a_users_tf_chain(tmp_path):
+    """map -> odom on /tf_static, odom -> base_footprint on /tf at 50 Hz: ego_to_world is their chain."""
+    from loc_core.geometry.transforms import make_transform
+    from rosbags_tools.pointcloud import encode_pointcloud
+
+    store, frames = C.typestore(), toy_frames(3)
+    map_to_odom = make_transform([3.0, 4.0, 0.0], [0.9238795, 0.0, 0.0, 0.3826834])
+    bag = tmp_path / 'tf'
+    with Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        lidar = writer.add_connection('/velodyne_points', C.POINTCLOUD2, typestore=store)
+        tf = writer.add_connection('/tf', C.TF_MESSAGE, typestore=store)
+        tf_static = writer.add_connection('/tf_static', C.TF_MESSAGE, typestore=store)
+        static = M.tf_message([M.transform_stamped(map_to_odom, T0_NS, 'map', 'odom')])
+        writer.write(tf_static, T0_NS, store.serialize_cdr(static, C.TF_MESSAGE))
+        for k in range(16):
+            stamp = T0_NS + k * ODOM_PERIOD_NS
+            msg = M.tf_message([M.transform_stamped(ego_pose(stamp), stamp, 'odom', 'base_footprint')])
+            writer.write(tf, stamp, store.serialize_cdr(msg, C.TF_MESSAGE))
+        for frame in frames:
+            cloud = encode_pointcloud(frame.points, frame.intensity, frame.ring, frame.timestamp_ns, 'velodyne')
+            writer.write(lidar, frame.timestamp_ns, store.serialize_cdr(cloud, C.POINTCLOUD2))
+    calibration = _user_calibration()
+    calibration.cameras = []
+    source = BagFrameSource(bag, calibration=calibration)
+    back = list(source)
+    assert len(back) == 3 and not source.report
+    for got, want in zip(back, frames):
+        np.testing.assert_allclose(got.ego_to_world, map_to_odom @ ego_pose(want.timestamp_ns), atol=1e-6)
+        assert got.is_keyframe  # a rig without cameras: every scan is a keyframe

@@ -5,7 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from bag_test_frames import K, ego_pose, toy_frames
+from bag_test_frames import T0_NS as T0, K, ego_pose, toy_frames
 from loc_core.geometry.transforms import compose, invert, make_transform, yaw_transform
 from rosbags_tools import conventions as C
 from rosbags_tools import messages as M
@@ -182,3 +182,22 @@ def test_camera_mount_folds_ego_motion_consistently():
 
     recovered = compose(frame.ego_to_world, cam.cam_to_ego, invert(CAMERA_MOUNT))
     np.testing.assert_allclose(recovered, ego_pose(cam.timestamp_ns), atol=1e-9)
+
+
+def test_transform_tree_composes_chains_to_the_root():
+    from rosbags_tools.pose_track import TransformTree
+
+    tree = TransformTree()
+    map_to_odom = make_transform([10.0, -5.0, 0.0], [0.96592583, 0.0, 0.0, 0.25881905])
+    tree.add_static('map', 'odom', map_to_odom)
+    for stamp in (0, 100):
+        tree.add('odom', 'base_link', stamp, ego_pose(T0 + stamp))
+    tree.add('world', 'base_link', 50, np.eye(4))  # a second parent: ignored, counted
+    assert tree.chain('base_link') == ['base_link', 'odom', 'map'] and tree.conflicts == 1
+    np.testing.assert_allclose(tree.to_root('base_link', 100), map_to_odom @ ego_pose(T0 + 100), atol=1e-12)
+    assert 'base_link' in tree and 'map' not in tree
+    with pytest.raises(PoseLookupError):
+        tree.to_root('base_link', 10**12)
+    tree.add_static('base_link', 'map', np.eye(4))
+    with pytest.raises(PoseLookupError, match='cycle'):
+        tree.chain('odom')
