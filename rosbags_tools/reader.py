@@ -56,7 +56,7 @@ class BagFrameSource:
     `calibration`: RigCalibration, YAML path, or None for the bag's own calibration.yaml.
     `camera_sync`: 'nearest' or 'sweep' (None = what the bag's metadata says, else 'nearest').
     `decode_images`: False leaves black images of the right size (JPEG bytes are kept either way).
-    `odom_topic`: nav_msgs/Odometry of the base frame, used when /tf has no poses of it."""
+    `odom_topic`: nav_msgs/Odometry of the base frame, used when the tf tree has no poses of it."""
 
     def __init__(self, bag, calibration=None, camera_sync: str | None = None,
                  max_camera_offset_ms: float = 100.0, decode_images: bool = True, odom_topic: str = C.ODOM_TOPIC):
