@@ -229,3 +229,11 @@ def test_ego_pose_through_a_users_tf_chain(tmp_path):
     for got, want in zip(back, frames):
         np.testing.assert_allclose(got.ego_to_world, map_to_odom @ ego_pose(want.timestamp_ns), atol=1e-6)
         assert got.is_keyframe  # a rig without cameras: every scan is a keyframe
+
+
+def test_no_frames_or_unknown_storage_write_nothing(tmp_path):
+    with pytest.raises(ValueError, match='no frames to write'):
+        write_frames_to_bag([], toy_calibration(), tmp_path / 'empty', progress=False)
+    with pytest.raises(ValueError, match="unknown storage 'bag1'"):
+        write_frames_to_bag(toy_frames(1), toy_calibration(), tmp_path / 'x', storage='bag1', progress=False)
+    assert list(tmp_path.iterdir()) == []
