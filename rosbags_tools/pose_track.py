@@ -1,0 +1,65 @@
+"""`PoseTrack`: a time series of rigid poses (e.g. world <- base_link from /tf) queried at any
+stamp: exact stamps give back the stored pose unchanged, stamps in between are interpolated
+(translation linearly, rotation by slerp), stamps outside the track within a tolerance take the
+nearest end."""
+from __future__ import annotations
+
+import numpy as np
+
+from loc_core.geometry.transforms import make_transform, split_transform
+
+
+class PoseLookupError(LookupError):
+    """No pose known at (or near enough to) the requested stamp."""
+
+
+def _slerp(q0: np.ndarray, q1: np.ndarray, fraction: float) -> np.ndarray:
+    """Shortest-path spherical interpolation of unit quaternions (w,x,y,z)."""
+    dot = float(np.dot(q0, q1))
+    if dot < 0:
+        q1, dot = -q1, -dot
+    if dot > 0.9995:  # nearly equal: linear is exact enough and stable
+        q = q0 + fraction * (q1 - q0)
+        return q / np.linalg.norm(q)
+    theta = np.arccos(dot)
+    return (np.sin((1 - fraction) * theta) * q0 + np.sin(fraction * theta) * q1) / np.sin(theta)
+
+
+class PoseTrack:
+    """Poses (4,4) float64 child_to_parent keyed by integer nanosecond stamps."""
+
+    def __init__(self, extrapolation_ns: int = 100_000_000):
+        self.extrapolation_ns = extrapolation_ns
+        self._poses: dict[int, np.ndarray] = {}
+        self._stamps: np.ndarray | None = None
+
+    def add(self, stamp_ns: int, child_to_parent: np.ndarray):
+        self._poses[int(stamp_ns)] = np.asarray(child_to_parent, dtype=np.float64)
+        self._stamps = None
+
+    def __len__(self) -> int:
+        return len(self._poses)
+
+    def at(self, stamp_ns: int) -> np.ndarray:
+        """The (4,4) pose at `stamp_ns`; PoseLookupError when the track is empty or the stamp is
+        further than `extrapolation_ns` outside it."""
+        stamp_ns = int(stamp_ns)
+        if stamp_ns in self._poses:
+            return self._poses[stamp_ns]
+        if not self._poses:
+            raise PoseLookupError('no poses recorded')
+        if self._stamps is None:
+            self._stamps = np.array(sorted(self._poses), dtype=np.int64)
+        stamps = self._stamps
+        i = int(np.searchsorted(stamps, stamp_ns))
+        if i == 0 or i == len(stamps):
+            nearest = int(stamps[0] if i == 0 else stamps[-1])
+            if abs(nearest - stamp_ns) > self.extrapolation_ns:
+                raise PoseLookupError(f'stamp {stamp_ns} lies {abs(nearest - stamp_ns) / 1e9:.3f} s outside the '
+                                      f'poses ({stamps[0]} .. {stamps[-1]})')
+            return self._poses[nearest]
+        before, after = int(stamps[i - 1]), int(stamps[i])
+        fraction = (stamp_ns - before) / (after - before)
+        t0, q0 = split_transform(self._poses[before])
+        t1, q1 = split_transform(self._poses[after])
+        return make_transform(t0 + fraction * (t1 - t0), _slerp(q0, q1, fraction))
