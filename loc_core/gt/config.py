@@ -21,12 +21,14 @@ class DenseLabelConfig:
     `box_margin` enlarges boxes (sides and top; the bottom stays, so ground is not dragged along)
     for the static/dynamic split; `ego_box` is removed from every cloud; `dynamic_objects` turns the
     per-object accumulation on (off: every point is treated as static world geometry).
-    Densification: `poisson` on/off; `poisson_depth` octree depth; `density_quantile` trims mesh
+    Densification: `poisson` on/off; `poisson_cell` the finest Poisson octree cell in metres (the
+    octree depth follows from the cloud's extent, capped at `max_poisson_depth`); `density_quantile` trims mesh
     vertices whose Poisson density is below that quantile; `mesh_spacing` the sampling step on the
     mesh; `fill_radius` (voxels) keeps only mesh voxels that close to a voxel holding a real point
     (no invented surfaces far from data); `downsample` the voxel size that thins the fused cloud before
     normals/Poisson; `scene_mesh` reconstructs the static world once per sequence and crops it per
-    keyframe instead of once per keyframe.
+    keyframe instead of once per keyframe (faster). Objects get their own surface once per sequence,
+    in their box frame, when they gathered `object_mesh_min_points` points.
     Semantics: `knn_k` nearest labelled points vote within `knn_max_distance`.
     Masks: `lidar_mask_window` keyframes on each side whose rays are cast for `mask_lidar`;
     `ray_step` the marching step; `camera_mask_stride` the pixel stride of the camera depth buffer."""
@@ -39,14 +41,16 @@ class DenseLabelConfig:
     dynamic_objects: bool = True
     min_points: int = 10
     poisson: bool = True
-    poisson_depth: int = 9
-    density_quantile: float = 0.05
-    mesh_spacing: float = 0.1
+    poisson_cell: float = 0.2
+    max_poisson_depth: int = 11
+    object_mesh_min_points: int = 500
+    density_quantile: float = 0.02
+    mesh_spacing: float = 0.15
     fill_radius: int = 2
-    downsample: float = 0.1
+    downsample: float = 0.2
     normal_radius: float = 1.0
     normal_max_nn: int = 20
-    scene_mesh: bool = False
+    scene_mesh: bool = True
     knn_k: int = 5
     knn_max_distance: float = 1.0
     lidar_mask_window: int = 3
@@ -64,7 +68,9 @@ class DenseLabelConfig:
             'window': self.window is None or self.window >= 0,
             'box_margin': self.box_margin >= 0,
             'min_points': self.min_points >= 0,
-            'poisson_depth': 4 <= self.poisson_depth <= 14,
+            'poisson_cell': self.poisson_cell > 0,
+            'max_poisson_depth': 6 <= self.max_poisson_depth <= 14,
+            'object_mesh_min_points': self.object_mesh_min_points >= 50,
             'density_quantile': 0 <= self.density_quantile < 1,
             'mesh_spacing': self.mesh_spacing > 0,
             'fill_radius': self.fill_radius >= 0,

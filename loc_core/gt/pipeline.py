@@ -12,13 +12,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from loc_core.data.frame import Frame
 from loc_core.data.occ3d_io import Occ3DLabels
 from loc_core.data.vocabulary import FREE_ID
 from loc_core.geometry.transforms import apply_transform, invert
 from loc_core.gt.config import DenseLabelConfig
-from loc_core.gt.densify import occupied_voxels, surface_points
+from loc_core.gt.densify import batched_surface_points, occupied_voxels, surface_points
 from loc_core.gt.fusion import FusedSequence, PointSet, fuse_sequence
 from loc_core.gt.masks import camera_mask, lidar_mask, unique_rays
 from loc_core.gt.semantics import LabelVoter
@@ -30,11 +31,13 @@ CROP_MARGIN = 2.0  # metres of context kept around the grid for normals and Pois
 @dataclass
 class PreparedSequence:
     """A fused sequence ready for per-keyframe labelling; `scene_surface` (M,3) world-frame
-    Poisson samples of the static world when `scene_mesh` is on, else None."""
+    Poisson samples of the static world when `scene_mesh` is on, else None; `object_surfaces`
+    instance id -> (M,3) Poisson samples of that object in its own box frame."""
 
     frames: list
     fused: FusedSequence
     scene_surface: np.ndarray | None = None
+    object_surfaces: dict = field(default_factory=dict)
     timings_s: dict = field(default_factory=dict)
 
 
@@ -65,12 +68,20 @@ class DenseLabelPipeline:
         start = time.perf_counter()
         fused = fuse_sequence(frames, self.config)
         timings = {'fuse': time.perf_counter() - start}
-        surface = None
-        if self.config.poisson and self.config.scene_mesh and len(fused.static):
+        prepared = PreparedSequence(frames, fused, timings_s=timings)
+        if not self.config.poisson:
+            return prepared
+        start = time.perf_counter()
+        meshed = [key for key, points in fused.objects.items() if len(points) >= self.config.object_mesh_min_points]
+        surfaces = batched_surface_points([(fused.objects[key].points, fused.objects[key].origins) for key in meshed],
+                                          **self._surface_settings())
+        prepared.object_surfaces = dict(zip(meshed, surfaces))
+        timings['object_meshes'] = time.perf_counter() - start
+        if self.config.scene_mesh and len(fused.static):
             start = time.perf_counter()
-            surface = self._surface(fused.static)
+            prepared.scene_surface = self._surface(self._near_keyframes(fused, keyframe_indices(frames)))
             timings['scene_mesh'] = time.perf_counter() - start
-        return PreparedSequence(frames, fused, surface, timings)
+        return prepared
 
     def run(self, frames, indices=None):
         """Yield `KeyframeLabels` for each keyframe (or the given frame indices)."""
@@ -95,7 +106,7 @@ class DenseLabelPipeline:
             LOG.warning('keyframe %s skipped: %s', result.token, result.skipped)
             return result
         times['gather'], clock = _lap(clock)
-        surface = self._keyframe_surface(prepared, index, static, objects)
+        surface = self._keyframe_surface(prepared, index, static)
         occupied = occupied_voxels(self.grid, points.points, surface, cfg.fill_radius)
         times['densify'], clock = _lap(clock)
         semantics = self._semantics(points, occupied)
@@ -117,22 +128,40 @@ class DenseLabelPipeline:
             return np.arange(count)
         return np.arange(max(0, index - self.config.window), min(count, index + self.config.window + 1))
 
-    def _surface(self, points: PointSet) -> np.ndarray:
+    def _surface_settings(self) -> dict:
         cfg = self.config
-        return surface_points(points.points, points.origins, depth=cfg.poisson_depth,
-                              density_quantile=cfg.density_quantile, spacing=cfg.mesh_spacing,
-                              thin=cfg.downsample, normal_radius=cfg.normal_radius,
-                              normal_max_nn=cfg.normal_max_nn)
+        return dict(cell=cfg.poisson_cell, max_depth=cfg.max_poisson_depth, density_quantile=cfg.density_quantile,
+                    spacing=cfg.mesh_spacing, thin=cfg.downsample, normal_radius=cfg.normal_radius,
+                    normal_max_nn=cfg.normal_max_nn)
 
-    def _keyframe_surface(self, prepared, index, static: PointSet, objects: PointSet) -> np.ndarray:
+    def _surface(self, points: PointSet) -> np.ndarray:
+        return surface_points(points.points, points.origins, **self._surface_settings())
+
+    def _near_keyframes(self, fused: FusedSequence, keyframes) -> PointSet:
+        """The static points some keyframe's grid (grown by the crop margin) can contain: those
+        within the grid's horizontal half-diagonal of a keyframe's ego position."""
+        centres = fused.ego_to_world[keyframes][:, :2, 3]
+        half = np.max(np.abs(np.concatenate([self.grid.lower[:2], self.grid.upper[:2]])))
+        reach = np.sqrt(2.0) * half + CROP_MARGIN
+        distance, _ = cKDTree(centres).query(fused.static.points[:, :2], k=1, distance_upper_bound=reach)
+        return fused.static.subset(np.isfinite(distance))
+
+    def _keyframe_surface(self, prepared, index, static: PointSet) -> np.ndarray:
+        """(M,3) Poisson samples in the keyframe's ego frame: the static world's (reconstructed
+        now, or cropped from the scene mesh) and each present object's, placed with its box pose."""
         if not self.config.poisson:
             return np.zeros((0, 3))
         if prepared.scene_surface is None:
-            return self._surface(PointSet.concatenate([static, objects]))
-        world_to_ego = invert(prepared.fused.ego_to_world[index])
-        near = apply_transform(world_to_ego, prepared.scene_surface)
-        near = near[self.grid.in_range(near)]
-        return np.concatenate([near, self._surface(objects)]) if len(objects) else near
+            parts = [self._surface(static)]
+        else:
+            near = apply_transform(invert(prepared.fused.ego_to_world[index]), prepared.scene_surface)
+            parts = [near[self.grid.in_range(near)]]
+        boxes = prepared.fused.boxes[index]
+        for k in range(0 if boxes is None else len(boxes)):
+            local = prepared.object_surfaces.get(str(boxes.instance_ids[k]))
+            if local is not None and len(local):
+                parts.append(apply_transform(boxes.poses[k], local))
+        return np.concatenate(parts)
 
     def _semantics(self, points: PointSet, occupied) -> np.ndarray:
         cfg = self.config
