@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--num-shards', type=int, default=1)
     parser.add_argument('--shard-index', type=int, default=0)
     parser.add_argument('--workers', type=int, default=1, help='local processes (default 1)')
+    parser.add_argument('--limit', type=int, help='label at most this many keyframes (after sharding and '
+                        'skipping finished ones; the whole sequence is still fused)')
     parser.add_argument('--config', help='JSON file of DenseLabelConfig settings')
     parser.add_argument('--set', action='append', default=[], metavar='NAME=VALUE',
                         help='override one setting (JSON value), e.g. --set window=5 --set poisson=false')
@@ -129,7 +131,10 @@ def run(args) -> int:
     todo = [i for i in mine if not is_finished(labels_path(args.out, frames[i].scene,
                                                            frames[i].token or str(frames[i].timestamp_ns)),
                                                grid_shape)]
+    todo = todo if args.limit is None else todo[:max(args.limit, 0)]
     check_or_write_settings(Path(args.out) / safe_name(scene), settings_record(config, record))
+    if record.get('skipped_blobs'):
+        print(f"loc-gt: source skipped {record['skipped_blobs']} (missing or corrupt blobs)")
     print(f'loc-gt: scene {scene}: {len(frames)} frames, shard {args.shard_index}/{args.num_shards} has '
           f'{len(mine)} keyframes, {len(mine) - len(todo)} already finished, {len(todo)} to label')
     if not todo:
