@@ -78,7 +78,10 @@ def load_sequence(args):
     if args.dataroot:
         from loc_core.data.nuscenes_source import NuScenesSource
 
-        source = NuScenesSource(args.dataroot, version=args.version, scene=args.scene, load_images=False)
+        try:
+            source = NuScenesSource(args.dataroot, version=args.version, scene=args.scene, load_images=False)
+        except AssertionError as exc:  # the devkit asserts on missing tables and maps
+            raise ValueError(f'nuscenes-devkit cannot load {args.dataroot}: {exc}') from exc
         frames = list(source)
         record = {'kind': 'nuscenes', 'dataroot': str(args.dataroot), 'version': args.version,
                   'scene': source.scene_name, 'skipped_blobs': dict(source.report)}
