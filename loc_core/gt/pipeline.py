@@ -71,12 +71,10 @@ class DenseLabelPipeline:
         prepared = PreparedSequence(frames, fused, timings_s=timings)
         if not self.config.poisson:
             return prepared
-        start = time.perf_counter()
-        meshed = [key for key, points in fused.objects.items() if len(points) >= self.config.object_mesh_min_points]
-        surfaces = batched_surface_points([(fused.objects[key].points, fused.objects[key].origins) for key in meshed],
-                                          **self._surface_settings())
-        prepared.object_surfaces = dict(zip(meshed, surfaces))
-        timings['object_meshes'] = time.perf_counter() - start
+        if self.config.object_meshes:
+            start = time.perf_counter()
+            prepared.object_surfaces = self._object_surfaces(fused)
+            timings['object_meshes'] = time.perf_counter() - start
         if self.config.scene_mesh and len(fused.static):
             start = time.perf_counter()
             prepared.scene_surface = self._surface(self._near_keyframes(fused, keyframe_indices(frames)))
@@ -127,6 +125,12 @@ class DenseLabelPipeline:
         if self.config.window is None:
             return np.arange(count)
         return np.arange(max(0, index - self.config.window), min(count, index + self.config.window + 1))
+
+    def _object_surfaces(self, fused: FusedSequence) -> dict:
+        """instance id -> (M,3) Poisson samples in its box frame, for objects with enough points."""
+        meshed = [key for key, points in fused.objects.items() if len(points) >= self.config.object_mesh_min_points]
+        clouds = [(fused.objects[key].points, fused.objects[key].origins) for key in meshed]
+        return dict(zip(meshed, batched_surface_points(clouds, **self._surface_settings())))
 
     def _surface_settings(self) -> dict:
         cfg = self.config
