@@ -31,6 +31,7 @@ class DenseLabelConfig:
     surface once per sequence, in their box frame, when they gathered `object_mesh_min_points`
     points (off by default: closed Poisson surfaces of sparse objects overfill them, see
     BENCHMARKS.md).
+    `fill_objects` makes each box's object solid between its lowest and highest voxel per column.
     Semantics: `knn_k` nearest labelled points vote within `knn_max_distance`.
     Masks: `lidar_mask_window` keyframes on each side whose rays are cast for `mask_lidar`;
     `ray_step` the marching step; `camera_mask_stride` the pixel stride of the camera depth buffer."""
@@ -54,6 +55,7 @@ class DenseLabelConfig:
     normal_radius: float = 1.0
     normal_max_nn: int = 20
     scene_mesh: bool = True
+    fill_objects: bool = True
     knn_k: int = 5
     knn_max_distance: float = 1.0
     lidar_mask_window: int = 3

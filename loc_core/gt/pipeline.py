@@ -19,7 +19,7 @@ from loc_core.data.occ3d_io import Occ3DLabels
 from loc_core.data.vocabulary import FREE_ID
 from loc_core.geometry.transforms import apply_transform, invert
 from loc_core.gt.config import DenseLabelConfig
-from loc_core.gt.densify import batched_surface_points, occupied_voxels, surface_points
+from loc_core.gt.densify import batched_surface_points, fill_object_columns, occupied_voxels, surface_points
 from loc_core.gt.fusion import FusedSequence, PointSet, fuse_sequence
 from loc_core.gt.masks import camera_mask, lidar_mask, unique_rays
 from loc_core.gt.semantics import LabelVoter
@@ -108,6 +108,10 @@ class DenseLabelPipeline:
         occupied = occupied_voxels(self.grid, points.points, surface, cfg.fill_radius)
         times['densify'], clock = _lap(clock)
         semantics = self._semantics(points, occupied)
+        boxes = prepared.fused.boxes[index]
+        if cfg.fill_objects and boxes is not None and len(boxes):
+            result.stats['object_fill_voxels'] = fill_object_columns(self.grid, semantics, boxes)
+            occupied = semantics != FREE_ID
         times['semantics'], clock = _lap(clock)
         seen_lidar = self._lidar_mask(static, objects, index) | occupied
         times['mask_lidar'], clock = _lap(clock)
