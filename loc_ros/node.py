@@ -21,7 +21,7 @@ from loc_ros import parameters as P
 from loc_ros.conversions import InputError, stamp_to_ns
 from loc_ros.diagnostics import PipelineStats, ThrottledLog, diagnostic_array
 from loc_ros.frame_builder import build_frame, is_compressed_topic
-from loc_ros.predictor_backend import StartupError, apply_thresholds, load_predictor
+from loc_ros.predictor_backend import StartupError, apply_thresholds, load_predictor, push_thresholds
 from loc_ros.publishing import OutputPublishers
 from loc_ros.sync import ApproximateSynchronizer
 from loc_ros.worker import LatestSlot, Worker
@@ -35,6 +35,14 @@ class LocNode(Node):
 
     def __init__(self, predictor=None, node_name: str = 'loc_node', **node_kwargs):
         super().__init__(node_name, **node_kwargs)
+        self.worker = None
+        try:
+            self._start(predictor)
+        except StartupError:
+            super().destroy_node()  # leave nothing half-built in the context
+            raise
+
+    def _start(self, predictor) -> None:
         try:
             self.settings = P.startup_settings(P.declare_all(self))
         except P.InvalidParameter as exc:
@@ -43,13 +51,14 @@ class LocNode(Node):
         self.base_frame = self.settings['base_frame'] or self.calibration.base_frame
         self.stats = PipelineStats()
         self.log = ThrottledLog(self.get_logger(), period_s=3.0)
-        self.predictor = predictor if predictor is not None else load_predictor(self.settings)
-        if predictor is not None:
-            predictor.set_prompts(list(self.settings['prompts']))
         self._prompts = self.settings['prompts']
-        self._pending_prompts = None
-        self._prompt_lock = threading.Lock()
         self._thresholds = (self.settings['unknown_threshold'], self.settings['score_threshold'])
+        if predictor is None:
+            predictor = load_predictor(self.settings, self.get_logger())
+        else:
+            predictor.set_prompts(list(self._prompts), P.prompt_class_ids(self._prompts))
+        self.predictor = predictor
+        self._thresholds_in_model = push_thresholds(predictor, *self._thresholds)
         self._sync_lock = threading.Lock()
         self.sync = ApproximateSynchronizer(
             LIDAR, [c.name for c in self.cameras], slop_ns=int(self.settings['sync_slop_s'] * 1e9),
@@ -61,7 +70,10 @@ class LocNode(Node):
         self._subscribe_inputs()
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
-        self.worker = Worker(self.slot, self._process, self._on_frame_error, before_take=self._apply_pending_prompts)
+        self.prompt_slot = LatestSlot()
+        self.prompt_worker = Worker(self.prompt_slot, self._apply_prompts, self._on_prompt_error, 'loc_prompts')
+        self.prompt_worker.start()
+        self.worker = Worker(self.slot, self._process, self._on_frame_error)
         self.worker.start()
         self._diag_timer = self.create_timer(self.settings['diagnostics_period_s'], self._publish_diagnostics,
                                              callback_group=MutuallyExclusiveCallbackGroup())
@@ -144,7 +156,8 @@ class LocNode(Node):
         result = self.predictor.predict(built.frame)
         if not result.timestamp_ns:
             result.timestamp_ns = built.frame.timestamp_ns
-        result = apply_thresholds(result, *self._thresholds)
+        if not self._thresholds_in_model:
+            result = apply_thresholds(result, *self._thresholds)
         self.outputs.publish_result(result)
         self.stats.latency((time.monotonic() - received) * 1e3)
         self.stats.mark('published')
@@ -153,23 +166,20 @@ class LocNode(Node):
         self.stats.count('error.frame')
         self.log.error('frame', f'frame failed and was dropped: {type(exc).__name__}: {exc}')
 
-    def _apply_pending_prompts(self) -> None:
-        """Runs on the worker thread between frames: encode the new prompts, then swap."""
-        with self._prompt_lock:
-            prompts, self._pending_prompts = self._pending_prompts, None
-        if prompts is None:
-            return
-        try:
-            self.predictor.set_prompts(list(prompts))
-        except Exception as exc:  # noqa: BLE001 - keep serving with the old prompts
-            self.stats.count('error.prompts')
-            self.get_logger().error(f'prompts {list(prompts)} could not be applied, keeping '
-                                    f'{list(self._prompts)}: {type(exc).__name__}: {exc}')
-            return
+    def _apply_prompts(self, prompts: tuple) -> None:
+        """Runs on the prompt thread, off the frame path: the predictor encodes the new prompts and
+        swaps them in atomically (frames in flight finish with the old set)."""
+        class_ids = P.prompt_class_ids(prompts)
+        self.predictor.set_prompts(list(prompts), class_ids)
         self._prompts = prompts
         self.stats.count('prompt_changes')
-        self.outputs.publish_legend(prompts, P.prompt_class_ids(prompts))
+        self.outputs.publish_legend(prompts, class_ids)
         self.get_logger().info(f'prompts now {list(prompts)}')
+
+    def _on_prompt_error(self, prompts, exc: Exception) -> None:
+        self.stats.count('error.prompts')
+        self.get_logger().error(f'prompts {list(prompts or ())} could not be applied, keeping '
+                                f'{list(self._prompts)}: {type(exc).__name__}: {exc}')
 
     # ---- parameters -------------------------------------------------------------------------------
     def _validate_parameters(self, params) -> SetParametersResult:
@@ -184,12 +194,12 @@ class LocNode(Node):
     def _apply_parameters(self, params) -> None:
         for param in params:
             if param.name == 'prompts':
-                with self._prompt_lock:
-                    self._pending_prompts = P.validate_prompts(param.value)
-            elif param.name == 'unknown_threshold':
-                self._thresholds = (float(param.value), self._thresholds[1])
-            elif param.name == 'score_threshold':
-                self._thresholds = (self._thresholds[0], float(param.value))
+                self.prompt_slot.put(P.validate_prompts(param.value))
+            elif param.name in ('unknown_threshold', 'score_threshold'):
+                unknown, score = self._thresholds
+                self._thresholds = (float(param.value), score) if param.name == 'unknown_threshold' else \
+                    (unknown, float(param.value))
+                self._thresholds_in_model = push_thresholds(self.predictor, *self._thresholds)
             elif param.name == 'sync_slop_s':
                 with self._sync_lock:
                     self.sync.slop_ns = int(param.value * 1e9)
@@ -210,5 +220,7 @@ class LocNode(Node):
             diagnostic_array(self.stats, self.get_clock().now().to_msg(), self.get_name(), extra))
 
     def destroy_node(self):
-        self.worker.stop()
+        for worker in (self.worker, getattr(self, 'prompt_worker', None)):
+            if worker is not None:
+                worker.stop()
         return super().destroy_node()

@@ -49,8 +49,10 @@ def class_colors(prompts, class_ids) -> np.ndarray:
 
 def _occupied(result: OccupancyResult) -> tuple[np.ndarray, np.ndarray]:
     """(M,3) int64 indices and (M,) uint8 labels of occupied voxels, C order."""
-    index = np.argwhere(result.labels != FREE_LABEL)
-    return index, result.labels[tuple(index.T)]
+    flat_labels = result.labels.reshape(-1)
+    flat = np.flatnonzero(flat_labels != FREE_LABEL)
+    index = np.stack(np.unravel_index(flat, result.labels.shape), axis=1)
+    return index, flat_labels[flat]
 
 
 def marker_array(result: OccupancyResult, frame_id: str, delete_all_first: bool) -> bytes:

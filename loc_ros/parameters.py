@@ -18,7 +18,6 @@ from loc_core.data.vocabulary import OCC3D_CLASS_NAMES, OCC3D_PROMPTS
 
 MAX_PROMPTS = 128       # labels 0..253 are prompt indices; keep messages and encoding cheap
 MAX_PROMPT_CHARS = 100
-DEFAULT_TEMPLATES = ('{}',)
 QOS_CHOICES = ('sensor_data', 'reliable')
 
 
@@ -40,12 +39,14 @@ SPECS = (
     ParameterSpec('prompts', list(OCC3D_PROMPTS), 'Text prompts = the classes; label i is prompts[i]. '
                   f'Non-empty, unique, at most {MAX_PROMPTS}, each 1-{MAX_PROMPT_CHARS} printable characters.',
                   read_only=False),
-    ParameterSpec('prompt_templates', list(DEFAULT_TEMPLATES),
-                  "Sentence templates each prompt is embedded with, '{}' marks the prompt."),
-    ParameterSpec('unknown_threshold', 0.0, 'Occupied voxels whose best prompt similarity is below this are '
-                  'published as unknown (applied on top of the model).', read_only=False, float_range=(0.0, 1.0)),
-    ParameterSpec('score_threshold', 0.0, 'Voxels whose occupancy probability is below this are published as '
-                  'free (applied on top of the model).', read_only=False, float_range=(0.0, 1.0)),
+    ParameterSpec('prompt_templates', [''],
+                  "Sentence templates each prompt is embedded with, '{}' marks the prompt "
+                  '(empty = those of the model config / checkpoint).'),
+    ParameterSpec('unknown_threshold', 0.0, 'Occupied voxels whose best cosine similarity to the prompts is '
+                  'below this are published as unknown (model inference.unknown_threshold).',
+                  read_only=False, float_range=(-1.0, 1.0)),
+    ParameterSpec('score_threshold', 0.5, 'A voxel is occupied when its occupancy probability reaches this '
+                  '(model inference.occupancy_threshold).', read_only=False, float_range=(0.01, 0.99)),
     # inputs
     ParameterSpec('calibration_file', '', 'Rig calibration YAML (LiDAR and camera -> base extrinsics, topics).'),
     ParameterSpec('lidar_topic', '', 'PointCloud2 topic (empty = the one in the calibration file).'),
@@ -100,10 +101,11 @@ def validate_prompts(prompts) -> tuple[str, ...]:
 
 
 def validate_templates(templates) -> tuple[str, ...]:
-    """Each template contains '{}' exactly once; at least one template."""
-    templates = tuple(str(t) for t in templates)
-    if not templates or any(t.count('{}') != 1 for t in templates):
-        raise InvalidParameter("prompt_templates needs at least one template, each with exactly one '{}'")
+    """Each given template contains '{}' exactly once; empty strings are ignored (none = the
+    model's own templates)."""
+    templates = tuple(str(t) for t in templates if t)
+    if any(t.count('{}') != 1 for t in templates):
+        raise InvalidParameter("each prompt template needs exactly one '{}'")
     return templates
 
 

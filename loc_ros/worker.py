@@ -54,13 +54,10 @@ class LatestSlot:
 
 class Worker:
     """A daemon thread calling `handle(item)` for every item taken from `slot`; exceptions from
-    `handle` go to `on_error(item, exc)` and the loop continues. `before_take()` runs on the thread
-    before every wait (at least every 0.2 s), e.g. to apply settings between items."""
+    `handle` go to `on_error(item, exc)` and the loop continues."""
 
-    def __init__(self, slot: LatestSlot, handle: Callable, on_error: Callable, name: str = 'loc_worker',
-                 before_take: Callable | None = None):
+    def __init__(self, slot: LatestSlot, handle: Callable, on_error: Callable, name: str = 'loc_worker'):
         self._slot = slot
-        self._before_take = before_take
         self._handle = handle
         self._on_error = on_error
         self._stop = threading.Event()
@@ -72,11 +69,6 @@ class Worker:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if self._before_take is not None:
-                try:
-                    self._before_take()
-                except Exception as exc:  # noqa: BLE001
-                    self._on_error(None, exc)
             item = self._slot.take(timeout=0.2)
             if item is None:
                 continue

@@ -58,7 +58,7 @@ class HeightBandPredictor:
         self.camera_sets: list = []
         self.set_prompts_calls = 0
 
-    def set_prompts(self, prompts) -> None:
+    def set_prompts(self, prompts, class_ids=None) -> None:
         self.prompts = tuple(prompts)
         self.set_prompts_calls += 1
 
