@@ -1,0 +1,76 @@
+"""Colours for camera rays: albedo (per object, or per ground class with lane markings),
+building windows, value-noise texture, Lambert + ambient shading, haze, and a sky gradient."""
+from __future__ import annotations
+
+import numpy as np
+
+from loc_core.sim.assets import CLASS_ALBEDO
+from loc_core.sim.ground import DRIVEABLE
+from loc_core.sim.town import LANE_WIDTH
+
+SKY_HORIZON = np.array([0.80, 0.85, 0.92])
+SKY_ZENITH = np.array([0.38, 0.56, 0.85])
+MANMADE = 15
+
+
+def hash_noise(cells: np.ndarray) -> np.ndarray:
+    """(N,3) int64 lattice cells -> (N,) float64 in [-1, 1), a deterministic hash."""
+    c = cells.astype(np.uint64)
+    h = (c[:, 0] * np.uint64(73856093)) ^ (c[:, 1] * np.uint64(19349663)) ^ (c[:, 2] * np.uint64(83492791))
+    h = (h ^ (h >> np.uint64(13))) * np.uint64(0x5BD1E995)
+    h ^= h >> np.uint64(15)
+    return (h & np.uint64(0xFFFF)).astype(np.float64) / 32768.0 - 1.0
+
+
+def _lane_markings(points, layout) -> np.ndarray:
+    """(N,3) town-frame road points -> (N,) bool: on a painted line of the main road."""
+    y, x = points[:, 1], points[:, 0]
+    on_main = np.abs(y) < layout.lanes * LANE_WIDTH + 0.2
+    dashed = np.zeros(len(y), dtype=bool)
+    for k in range(1, layout.lanes):
+        for sign in (1, -1):
+            dashed |= np.abs(y - sign * k * LANE_WIDTH) < 0.08
+    dashed &= np.mod(x, 9.0) < 3.0
+    solid = (np.abs(np.abs(y) - 0.12) < 0.07) | (np.abs(np.abs(y) - layout.lanes * LANE_WIDTH) < 0.08)
+    return on_main & (dashed | solid)
+
+
+def _windows(points, normals) -> np.ndarray:
+    """(N,) bool: a building wall point inside a window of a regular facade grid."""
+    along = np.where(np.abs(normals[:, 0]) > np.abs(normals[:, 1]), points[:, 1], points[:, 0])
+    vertical = np.abs(normals[:, 2]) < 0.3
+    return vertical & (points[:, 2] > 1.0) & (np.mod(points[:, 2], 3.0) > 1.0) & (np.mod(points[:, 2], 3.0) < 2.2) \
+        & (np.mod(along, 3.0) > 0.8) & (np.mod(along, 3.0) < 2.2)
+
+
+def shade(snapshot, dirs, points, normals, labels, hit, distance, config) -> np.ndarray:
+    """N rays: `dirs` (N,3), hit `points` (N,3) and `normals` (N,3) in the town frame, `labels`
+    (HitLabels), `hit` (N,) bool, `distance` (N,) metres -> (N,3) uint8 RGB."""
+    world = snapshot.world
+    albedo = np.tile(SKY_HORIZON, (len(dirs), 1))
+    obj = labels.object_ids
+    is_obj = obj >= 0
+    albedo[is_obj] = world.albedo[obj[is_obj]]
+    ground = obj == -1
+    albedo[ground] = CLASS_ALBEDO[labels.class_ids[ground]]
+    road = ground & (labels.class_ids == DRIVEABLE)
+    albedo[road & _lane_markings(points, world.town.layout)] = 0.92
+    walls = is_obj & (labels.class_ids == MANMADE)
+    albedo[walls & _windows(points, normals)] *= np.array([0.35, 0.45, 0.6])
+    if config.texture_noise > 0:
+        fine = hash_noise(np.floor(points * 6.0).astype(np.int64))
+        coarse = hash_noise(np.floor(points * 1.1).astype(np.int64) + 7919)
+        albedo = albedo * (1.0 + config.texture_noise * (0.6 * fine + 0.4 * coarse))[:, None]
+    n = normals.astype(np.float64)
+    facing = np.einsum('ij,ij->i', n, dirs) > 0
+    n[facing] *= -1
+    sun = world.town.sun_direction
+    light = 0.45 + 0.6 * np.clip(n @ sun, 0.0, None) + 0.1 * n[:, 2]
+    colour = albedo * light[:, None]
+    haze = 1.0 - np.exp(-np.where(hit, distance, 0.0) / 350.0)
+    colour = colour * (1 - haze[:, None]) + SKY_HORIZON * haze[:, None]
+    unit = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
+    elevation = np.clip(unit[:, 2], 0.0, 1.0)
+    sky = SKY_HORIZON + (SKY_ZENITH - SKY_HORIZON) * np.sqrt(elevation)[:, None]
+    colour = np.where(hit[:, None], colour, sky)
+    return (np.clip(colour, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

@@ -1,0 +1,1 @@
+"""Pictures for people: colour palettes for prompt sets and snapshots of predictions."""
