@@ -172,3 +172,26 @@ def start_node(tmp_path, calibration, predictor=None, **params):
     overrides += [Parameter(name, value=value) for name, value in params.items()]
     node = LocNode(predictor=predictor, parameter_overrides=overrides)
     return Harness(node, calibration), predictor
+
+
+class GroundTruthPredictor:
+    """Stand-in predictor that answers with the ground truth of the source frame carrying the same
+    timestamp (Occ3D ids as prompt indices for the 17 Occ3D prompts; free -> FREE_LABEL). It checks
+    the node's transport of labels and geometry, and keeps the Frames the node built."""
+
+    def __init__(self, frames):
+        self.truth = {f.timestamp_ns: f.occupancy for f in frames}
+        self.prompts: tuple = ()
+        self.frames_seen: list = []
+
+    def set_prompts(self, prompts, class_ids=None) -> None:
+        self.prompts = tuple(prompts)
+
+    def predict(self, frame) -> OccupancyResult:
+        from loc_core.data.vocabulary import FREE_ID
+
+        self.frames_seen.append(frame)
+        semantics = self.truth[frame.timestamp_ns].semantics
+        labels = np.where(semantics == FREE_ID, FREE_LABEL, semantics).astype(np.uint8)
+        return result_from_labels(labels, self.prompts, np.arange(len(self.prompts)), VoxelGrid(),
+                                  frame.timestamp_ns)

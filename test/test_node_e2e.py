@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 import pytest
-from ros_test_utils import (calibration_for_frame, frame_to_messages, ros_module_context, start_node,
-                            synthetic_frame)
+from ros_test_utils import (GroundTruthPredictor, calibration_for_frame, frame_to_messages, ros_module_context,
+                            start_node, synthetic_frame)
 
 from loc_core.geometry.voxel_grid import VoxelGrid
 
@@ -53,6 +53,47 @@ def test_synthetic_world_frames_produce_all_outputs(tmp_path):
             kv.key == 'published' for s in m.status for kv in s.values))
         values = {kv.key: kv.value for kv in diagnostics.status[0].values}
         assert float(values['latency_p50_ms']) > 0
+    finally:
+        harness.close()
+
+
+def test_synthetic_world_labels_arrive_voxel_for_voxel(tmp_path):
+    from loc_core.data.vocabulary import FREE_ID, OCC3D_PROMPTS
+    from loc_core.sim import SyntheticSource
+
+    frames = list(SyntheticSource(seed=0, num_frames=2))
+    calibration = calibration_for_frame(frames[0], compressed=True)
+    for cam in calibration.cameras[::2]:  # half the cameras send raw Image, half CompressedImage
+        cam.image_topic = cam.image_topic.replace('/compressed', '')
+    predictor = GroundTruthPredictor(frames)
+    harness, _ = start_node(tmp_path, calibration, predictor=predictor, prompts=list(OCC3D_PROMPTS))
+    try:
+        for k, frame in enumerate(frames):
+            harness.publish(frame_to_messages(frame, calibration, frame.timestamp_ns))
+            harness.wait_for('grid', after=k, timeout=30)
+        grids = harness.received['grid'][:2]
+        for frame, grid in zip(frames, grids):
+            labels = np.frombuffer(grid.data, dtype=np.uint8).reshape(VoxelGrid().shape)
+            truth = frame.occupancy.semantics
+            assert np.array_equal(labels == 255, truth == FREE_ID)
+            assert np.array_equal(labels[truth != FREE_ID], truth[truth != FREE_ID])
+        seen = predictor.frames_seen[0]
+        assert np.array_equal(seen.points, frames[0].points)
+        assert [c.name for c in seen.cameras] == [c.name for c in frames[0].cameras]
+        for got, sent in zip(seen.cameras, frames[0].cameras):
+            assert np.allclose(got.intrinsics, sent.intrinsics) and np.allclose(got.cam_to_ego, sent.cam_to_ego)
+            assert got.image.shape == sent.image.shape
+        raw = seen.camera(calibration.cameras[0].name).image  # lossless path
+        assert np.array_equal(raw, frames[0].camera(calibration.cameras[0].name).image)
+        last_stamp = divmod(frames[-1].timestamp_ns, 10**9)
+        markers = harness.wait_for('markers', lambda m: (m.markers[-1].header.stamp.sec,
+                                                         m.markers[-1].header.stamp.nanosec) == last_stamp)
+        present = {OCC3D_PROMPTS[i] for i in np.unique(frames[-1].occupancy.semantics) if i != FREE_ID}
+        assert _namespaces(markers) == present
+        for marker in markers.markers:
+            if marker.action == 0:
+                class_id = OCC3D_PROMPTS.index(marker.ns)
+                assert len(marker.points) == int((frames[-1].occupancy.semantics == class_id).sum())
     finally:
         harness.close()
 
