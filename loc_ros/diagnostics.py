@@ -19,6 +19,7 @@ class PipelineStats:
         self.counts: Counter = Counter()
         self._events: dict[str, deque] = {}
         self._latencies_ms: deque = deque(maxlen=LATENCY_WINDOW)
+        self._stages_ms: dict[str, deque] = {}
         self._reported = Counter()
 
     def count(self, key: str, n: int = 1) -> None:
@@ -32,9 +33,17 @@ class PipelineStats:
             self.counts[key] += 1
             self._events.setdefault(key, deque(maxlen=100)).append(now)
 
-    def latency(self, ms: float) -> None:
+    def latency(self, ms: float, stages_ms: dict | None = None) -> None:
+        """One frame's end-to-end latency and, optionally, its per-stage times (ms)."""
         with self._lock:
             self._latencies_ms.append(float(ms))
+            for stage, value in (stages_ms or {}).items():
+                self._stages_ms.setdefault(stage, deque(maxlen=LATENCY_WINDOW)).append(float(value))
+
+    def stage_medians(self) -> dict:
+        """stage -> median ms over the last LATENCY_WINDOW frames."""
+        with self._lock:
+            return {stage: float(np.median(values)) for stage, values in self._stages_ms.items() if values}
 
     def rate_hz(self, key: str, window_s: float = 5.0, now: float | None = None) -> float:
         """Events per second of `key` over the last `window_s` seconds."""
@@ -76,6 +85,7 @@ def diagnostic_array(stats: PipelineStats, stamp, node_name: str, extra: dict):
     values = {'input_rate_hz': f'{stats.rate_hz("lidar_in"):.2f}',
               'output_rate_hz': f'{stats.rate_hz("published"):.2f}',
               'latency_p50_ms': f'{p50:.1f}', 'latency_p95_ms': f'{p95:.1f}'}
+    values.update({f'{stage}_p50_ms': f'{ms:.1f}' for stage, ms in sorted(stats.stage_medians().items())})
     values.update({k: str(v) for k, v in sorted(stats.snapshot().items())})
     values.update({k: str(v) for k, v in extra.items()})
     status = DiagnosticStatus(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
@@ -59,6 +60,9 @@ class LocNode(Node):
             predictor.set_prompts(list(self._prompts), P.prompt_class_ids(self._prompts))
         self.predictor = predictor
         self._thresholds_in_model = push_thresholds(predictor, *self._thresholds)
+        model_image_size = getattr(getattr(predictor, 'model', None), 'image_size', None)
+        self._decode_size = None if self.settings['decode_full_resolution'] else model_image_size
+        self._decode_pool = ThreadPoolExecutor(self.settings['decode_threads'], thread_name_prefix='loc_decode')
         self._sync_lock = threading.Lock()
         self.sync = ApproximateSynchronizer(
             LIDAR, [c.name for c in self.cameras], slop_ns=int(self.settings['sync_slop_s'] * 1e9),
@@ -145,21 +149,28 @@ class LocNode(Node):
     def _process(self, matched: dict) -> None:
         lidar_msg, received = matched[LIDAR][1]
         images = {name: entry[1][0] for name, entry in matched.items() if name != LIDAR}
+        stages, start = {}, time.monotonic()
+        stages['wait'] = (start - received) * 1e3
         try:
-            built = build_frame(self.calibration, self.cameras, lidar_msg, images, dict(self._camera_infos))
+            built = build_frame(self.calibration, self.cameras, lidar_msg, images, dict(self._camera_infos),
+                                self._decode_size, self._decode_pool)
         except InputError as exc:
             self._drop(exc.reason, str(exc))
             return
         if built.nan_points_dropped:
             self.stats.count('nan_points_removed', built.nan_points_dropped)
             self.log.warning('nan_points', f'removed {built.nan_points_dropped} NaN/inf LiDAR points')
+        stages['decode'], start = (time.monotonic() - start) * 1e3, time.monotonic()
         result = self.predictor.predict(built.frame)
         if not result.timestamp_ns:
             result.timestamp_ns = built.frame.timestamp_ns
         if not self._thresholds_in_model:
             result = apply_thresholds(result, *self._thresholds)
-        self.outputs.publish_result(result)
-        self.stats.latency((time.monotonic() - received) * 1e3)
+        stages['predict'], start = (time.monotonic() - start) * 1e3, time.monotonic()
+        grid_published = self.outputs.publish_result(result)
+        done = time.monotonic()
+        stages['publish'] = (done - start) * 1e3
+        self.stats.latency((grid_published - received) * 1e3, stages)
         self.stats.mark('published')
 
     def _on_frame_error(self, matched, exc: Exception) -> None:
@@ -223,4 +234,6 @@ class LocNode(Node):
         for worker in (self.worker, getattr(self, 'prompt_worker', None)):
             if worker is not None:
                 worker.stop()
+        if getattr(self, '_decode_pool', None) is not None:
+            self._decode_pool.shutdown(wait=True, cancel_futures=True)
         return super().destroy_node()

@@ -3,8 +3,8 @@ the validation of live changes. The sections mirror `config/loc.yaml`:
 
 * model: model_config, checkpoint, device, prompts, prompt_templates, unknown_threshold,
   score_threshold;
-* inputs: calibration_file, lidar_topic, camera_names, input_qos, sync_slop_s, sync_queue_size,
-  sync_max_wait_s;
+* inputs: calibration_file, lidar_topic, camera_names, input_qos, decode_full_resolution,
+  decode_threads, sync_slop_s, sync_queue_size, sync_max_wait_s;
 * outputs: base_frame, diagnostics_period_s.
 
 Live changes: prompts, unknown_threshold, score_threshold and sync_slop_s. Everything that shapes
@@ -56,6 +56,9 @@ SPECS = (
                   'of one frame.', read_only=False, float_range=(0.001, 1.0)),
     ParameterSpec('sync_queue_size', 10, 'LiDAR messages that may wait for their cameras.',
                   integer_range=(1, 100)),
+    ParameterSpec('decode_full_resolution', False, 'Decode compressed images at full size; by default JPEGs '
+                  "are decoded at 1/2, 1/4 or 1/8 when that still covers the model's image input size."),
+    ParameterSpec('decode_threads', 2, 'Threads decoding the camera images of one frame.', integer_range=(1, 16)),
     ParameterSpec('sync_max_wait_s', 0.3, 'A LiDAR message still missing a camera after newer LiDAR data '
                   'this much later is dropped.', float_range=(0.01, 10.0)),
     # outputs

@@ -4,6 +4,7 @@ bytes built with numpy (see outputs.py, cdr.py)."""
 from __future__ import annotations
 
 import threading
+import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import OccupancyGrid
@@ -49,21 +50,25 @@ class OutputPublishers:
             self._legend_key = key
         self.legend.publish(String(data=outputs.legend_json(prompts, class_ids, grid, self.frame_id)))
 
-    def publish_result(self, result: OccupancyResult) -> None:
-        """Publish every output that has subscribers; the legend follows the result's classes."""
+    def publish_result(self, result: OccupancyResult) -> float:
+        """Publish every output that has subscribers, the dense grid first (the product downstream
+        planners wait for), then BEV, voxels and markers; the legend follows the result's classes.
+        Returns time.monotonic() right after the grid went out."""
         self.grid_geometry = result.grid
         self.publish_legend(result.prompts, result.class_ids, result.grid)
+        if self.grid.get_subscription_count():
+            self.grid.publish(outputs.semantic_grid(result))
+        grid_published = time.monotonic()
+        if self.bev.get_subscription_count():
+            self.bev.publish(outputs.bev_grid(result, self.frame_id))
+        if self.voxels.get_subscription_count():
+            self.voxels.publish(outputs.voxel_cloud(result, self.frame_id))
         classes = tuple(result.prompts)
         if self.markers.get_subscription_count():
             self.markers.publish(outputs.marker_array(result, self.frame_id,
                                                       delete_all_first=classes != self._marker_classes))
             self._marker_classes = classes
-        if self.voxels.get_subscription_count():
-            self.voxels.publish(outputs.voxel_cloud(result, self.frame_id))
-        if self.bev.get_subscription_count():
-            self.bev.publish(outputs.bev_grid(result, self.frame_id))
-        if self.grid.get_subscription_count():
-            self.grid.publish(outputs.semantic_grid(result))
+        return grid_published
 
     def publish_diagnostics(self, msg) -> None:
         self.diagnostics.publish(msg)
