@@ -99,3 +99,25 @@ def test_camera_info():
                 CameraInfo(width=640, height=480, k=[np.nan] + k[1:])):
         with pytest.raises(InputError):
             camera_info_to_k(bad)
+
+
+def test_reduced_jpeg_decode_scales_intrinsics():
+    from loc_core.data.calibration import CameraCalibration
+    from loc_ros.frame_builder import camera_view, decode_reduction
+
+    assert decode_reduction((1600, 900), (352, 128)) == 4
+    assert decode_reduction((1600, 900), None) == 1
+    assert decode_reduction((704, 256), (352, 128)) == 2
+    assert decode_reduction((300, 100), (352, 128)) == 1
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[:, 32:] = 255
+    k = np.array([[40.0, 0, 32], [0, 40, 24], [0, 0, 1]])
+    cam = CameraCalibration('CAM', 'cam', '/cam/compressed', '/cam/info', 64, 48, k, np.eye(4))
+    msg = CompressedImage(format='jpeg', data=cv2.imencode('.jpg', image)[1].tobytes())
+    msg.header.frame_id = 'cam'
+    view = camera_view(cam, msg, None, needed_size=(16, 12))
+    assert view.image.shape == (12, 16, 3)
+    assert np.allclose(view.intrinsics, np.diag([0.25, 0.25, 1]) @ k)
+    assert view.image[:, :7].max() < 30 and view.image[:, 9:].min() > 220
+    full = camera_view(cam, msg, None)
+    assert full.image.shape == (48, 64, 3) and np.allclose(full.intrinsics, k)
