@@ -45,13 +45,15 @@ def load_frames(source: str, count: int):
 
 
 class FixedPredictor:
-    """Answers every frame with one precomputed result (about 20k occupied voxels)."""
+    """Answers every frame with one precomputed result (20k occupied voxels). Its `model.image_size`
+    is fusion_small's input size, so the node decodes JPEGs as it would for the real model."""
 
     def __init__(self):
-        from ros_test_utils import random_result
+        from types import SimpleNamespace
 
         self.prompts = ()
         self._result = None
+        self.model = SimpleNamespace(image_size=(352, 128))
 
     def set_prompts(self, prompts, class_ids=None):
         from loc_ros.parameters import prompt_class_ids

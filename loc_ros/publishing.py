@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import OccupancyGrid
@@ -34,6 +35,7 @@ class OutputPublishers:
         self.legend = node.create_publisher(String, '~/legend', LATCHED_QOS)
         self.diagnostics = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._marker_classes = None
+        self.built: Counter = Counter()
         self._legend_key = None
         self._lock = threading.Lock()
         self.grid_geometry = None
@@ -56,19 +58,24 @@ class OutputPublishers:
         Returns time.monotonic() right after the grid went out."""
         self.grid_geometry = result.grid
         self.publish_legend(result.prompts, result.class_ids, result.grid)
-        if self.grid.get_subscription_count():
-            self.grid.publish(outputs.semantic_grid(result))
+        self._publish_if_wanted(self.grid, 'grid', lambda: outputs.semantic_grid(result))
         grid_published = time.monotonic()
-        if self.bev.get_subscription_count():
-            self.bev.publish(outputs.bev_grid(result, self.frame_id))
-        if self.voxels.get_subscription_count():
-            self.voxels.publish(outputs.voxel_cloud(result, self.frame_id))
+        self._publish_if_wanted(self.bev, 'bev', lambda: outputs.bev_grid(result, self.frame_id))
+        self._publish_if_wanted(self.voxels, 'voxels', lambda: outputs.voxel_cloud(result, self.frame_id))
         classes = tuple(result.prompts)
-        if self.markers.get_subscription_count():
-            self.markers.publish(outputs.marker_array(result, self.frame_id,
-                                                      delete_all_first=classes != self._marker_classes))
+        delete_all = classes != self._marker_classes
+        if self._publish_if_wanted(self.markers, 'markers',
+                                   lambda: outputs.marker_array(result, self.frame_id, delete_all)):
             self._marker_classes = classes
         return grid_published
+
+    def _publish_if_wanted(self, publisher, name: str, build) -> bool:
+        """Build and publish only when someone listens; counts what was built in `built`."""
+        if not publisher.get_subscription_count():
+            return False
+        publisher.publish(build())
+        self.built[name] += 1
+        return True
 
     def publish_diagnostics(self, msg) -> None:
         self.diagnostics.publish(msg)

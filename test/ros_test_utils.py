@@ -157,7 +157,7 @@ def ros_module_context(module_name: str):
         rclpy.try_shutdown()
 
 
-def start_node(tmp_path, calibration, predictor=None, **params):
+def start_node(tmp_path, calibration, predictor=None, outputs=None, **params):
     """Write `calibration` to tmp_path, start a LocNode with `predictor` (a HeightBandPredictor by
     default) and `params`, and wrap it in a Harness. Returns (harness, predictor)."""
     from rclpy.parameter import Parameter
@@ -171,7 +171,7 @@ def start_node(tmp_path, calibration, predictor=None, **params):
     overrides = [Parameter('calibration_file', value=str(path))]
     overrides += [Parameter(name, value=value) for name, value in params.items()]
     node = LocNode(predictor=predictor, parameter_overrides=overrides)
-    return Harness(node, calibration), predictor
+    return (Harness(node, calibration) if outputs is None else Harness(node, calibration, outputs)), predictor
 
 
 class GroundTruthPredictor:

@@ -56,6 +56,18 @@ def test_synthetic_world_frames_produce_all_outputs(tmp_path):
         harness.close()
 
 
+def test_messages_are_built_only_for_topics_with_subscribers(tmp_path):
+    frame = synthetic_frame()
+    calibration = calibration_for_frame(frame, compressed=False)
+    harness, _ = start_node(tmp_path, calibration, outputs=('grid', 'legend'), prompts=PROMPTS)
+    try:
+        harness.publish(frame_to_messages(frame, calibration, 10**9))
+        harness.wait_for('grid')
+        assert harness.node.outputs.built == {'grid': 1}
+    finally:
+        harness.close()
+
+
 def test_synthetic_world_labels_arrive_voxel_for_voxel(tmp_path):
     from loc_core.data.vocabulary import FREE_ID, OCC3D_PROMPTS
     from loc_core.sim import SyntheticSource
