@@ -12,12 +12,11 @@ from loc_core.data.boxes import Boxes
 from loc_core.data.frame import CameraView, Frame
 from loc_core.geometry.transforms import apply_rotation, apply_transform, compose, invert, yaw_transform
 from loc_core.sim.assets import parts_extent
-from loc_core.sim.cameras import pixel_rays, render_cameras
+from loc_core.sim.cameras import render_cameras
 from loc_core.sim.config import SimConfig
-from loc_core.sim.ground_truth import camera_mask, lidar_mask, make_labels, semantic_occupancy
+from loc_core.sim.ground_truth import CameraVisibility, lidar_mask, make_labels, semantic_occupancy
 from loc_core.sim.lidar import lidar_origin_ego, lidar_to_ego, simulate_lidar
 from loc_core.sim.novel import NOVEL_CLASSES
-from loc_core.sim.raymarch import grid_exit_distance
 from loc_core.sim.scene import World
 from loc_core.sim.town import build_town
 
@@ -38,6 +37,7 @@ class SyntheticSource:
         if not isinstance(self.config, SimConfig):
             raise TypeError(f'config must be a SimConfig, got {type(self.config).__name__}')
         self.world = World(build_town(self.seed, self.num_frames, self.config))
+        self._visibility = None
         self._box_local = [_box_in_object(o.asset.parts) for o in self.world.town.objects]
 
     @staticmethod
@@ -79,7 +79,7 @@ class SyntheticSource:
         mount = lidar_to_ego(cfg.lidar)
         semantics, semantics_open = semantic_occupancy(snapshot, ego_to_town, cfg.grid)
         mask_lidar = lidar_mask(cfg.grid, lidar_origin_ego(cfg.lidar), apply_transform(mount, scan.points))
-        mask_camera = self._camera_mask(images, semantics)
+        mask_camera = self._camera_mask(images)
         return Frame(
             timestamp_ns=timestamp, points=scan.points, intensity=scan.intensity,
             lidar_to_ego=mount, ego_to_world=motion.ego_to_world(t), cameras=cameras, ring=scan.ring,
@@ -104,33 +104,18 @@ class SyntheticSource:
         box_poses, sizes = [], []
         for i in idx:
             offset, size = self._box_local[i]
-            obj_to_town = yaw_transform(poses[i, 0], poses[i, 1], 0.0, poses[i, 2])
+            obj_to_town = yaw_transform(poses[i, 0], poses[i, 1], world.motion.base_z[i], poses[i, 2])
             box_poses.append(compose(town_to_ego, obj_to_town, yaw_transform(*offset, 0.0)))
             sizes.append(size)
         velocities = apply_rotation(town_to_ego, world.motion.object_velocities()[idx])
         return Boxes(np.stack(box_poses), np.array(sizes), world.class_ids[idx],
                      np.array([self.instance_token(i) for i in idx]), velocities)
 
-    def _camera_mask(self, images, semantics) -> np.ndarray:
-        grid, stride = self.config.grid, self.config.camera.mask_stride
-        origins, dirs, lengths = [], [], []
-        for im in images:
-            rays = pixel_rays(im.intrinsics, im.image.shape[1], im.image.shape[0], stride).reshape(-1, 3)
-            depth = _strided(im.depth, stride)
-            d_ego = apply_rotation(im.cam_to_ego, rays)
-            norm = np.linalg.norm(d_ego, axis=1)
-            o_ego = np.broadcast_to(im.cam_to_ego[:3, 3], d_ego.shape)
-            unit = d_ego / norm[:, None]
-            exit_dist = grid_exit_distance(grid, o_ego, unit)
-            lengths.append(np.minimum(np.where(np.isfinite(depth), depth * norm, np.inf), exit_dist))
-            origins.append(o_ego)
-            dirs.append(unit)
-        return camera_mask(grid, semantics, np.concatenate(origins), np.concatenate(dirs), np.concatenate(lengths))
-
-
-def _strided(depth: np.ndarray, stride: int) -> np.ndarray:
-    """Depth at the pixels `pixel_rays(..., stride)` passes through: (h,w) -> (h'*w',) float64."""
-    return depth[::stride, ::stride].reshape(-1).astype(np.float64)
+    def _camera_mask(self, images) -> np.ndarray:
+        if self._visibility is None:
+            rig = [(im.name, im.intrinsics, im.cam_to_ego, (im.image.shape[1], im.image.shape[0])) for im in images]
+            self._visibility = CameraVisibility(self.config.grid, rig)
+        return self._visibility.mask([im.depth for im in images])
 
 
 def _box_in_object(parts: np.ndarray) -> tuple[tuple, np.ndarray]:
