@@ -8,13 +8,15 @@ must increase (a message older than or equal to its stream's previous one is dro
 A pivot message is dropped, with a reason, when it can never match:
 * 'unmatched': some stream already moved past pivot + slop without a message within slop
   (far-apart stamps);
-* 'timeout': a newer pivot arrived more than `max_wait` later and some stream still sent nothing
-  (a missing or silent camera);
+* 'timeout': it has waited more than `max_wait` since it arrived (receive time, not stamps: topics
+  are delivered with different delays) and some stream still sent nothing close enough (a missing
+  or silent camera); checked whenever a message arrives;
 * 'queue_overflow': more than `queue_size` pivots wait at once.
 Not thread-safe: call `add` from one thread (or under a lock).
 """
 from __future__ import annotations
 
+import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
@@ -52,10 +54,13 @@ class ApproximateSynchronizer:
         self.max_wait_ns = int(max_wait_ns) if max_wait_ns is not None else max(4 * self.slop_ns, 1)
         self._queues = {name: deque() for name in (pivot, *self.others)}
         self._last_stamp: dict[str, int | None] = {name: None for name in self._queues}
+        self._arrivals: deque = deque()  # receive time (monotonic ns) of each waiting pivot
         self.counts: Counter = Counter()  # 'matched' and one key per drop reason
 
-    def add(self, stream: str, stamp_ns: int, message) -> SyncResult:
-        """Queue one message and return every set it completes and every message it rules out."""
+    def add(self, stream: str, stamp_ns: int, message, now_ns: int | None = None) -> SyncResult:
+        """Queue one message received at `now_ns` (monotonic ns; default: now) and return every set
+        it completes and every message it rules out."""
+        now_ns = time.monotonic_ns() if now_ns is None else int(now_ns)
         if stream not in self._queues:
             raise KeyError(f'unknown stream {stream!r} (have {list(self._queues)})')
         result = SyncResult()
@@ -68,10 +73,13 @@ class ApproximateSynchronizer:
         self._last_stamp[stream] = stamp_ns
         queue = self._queues[stream]
         queue.append((stamp_ns, message))
-        if stream == self.pivot and len(queue) > self.queue_size:
-            old_stamp, _ = queue.popleft()
-            self._drop(result, Drop('queue_overflow', stream, old_stamp, f'more than {self.queue_size} waiting'))
-        self._match(result)
+        if stream == self.pivot:
+            self._arrivals.append(now_ns)
+            if len(queue) > self.queue_size:
+                old_stamp, _ = queue.popleft()
+                self._arrivals.popleft()
+                self._drop(result, Drop('queue_overflow', stream, old_stamp, f'more than {self.queue_size} waiting'))
+        self._match(result, now_ns)
         self._prune_others()
         return result
 
@@ -83,7 +91,7 @@ class ApproximateSynchronizer:
         self.counts[drop.reason] += 1
         result.dropped.append(drop)
 
-    def _match(self, result: SyncResult) -> None:
+    def _match(self, result: SyncResult, now_ns: int) -> None:
         pivots = self._queues[self.pivot]
         while pivots:
             stamp, message = pivots[0]
@@ -97,21 +105,25 @@ class ApproximateSynchronizer:
                 else:
                     waiting.append(name)
             if impossible:
-                pivots.popleft()
+                self._pop_pivot()
                 self._drop(result, Drop('unmatched', self.pivot, stamp,
                                         f'no message within {self.slop_ns / 1e6:.0f} ms from {impossible}'))
             elif not waiting:
-                pivots.popleft()
+                self._pop_pivot()
                 self._consume(chosen)
                 self.counts['matched'] += 1
                 result.matched.append({self.pivot: (stamp, message), **chosen})
-            elif pivots[-1][0] - stamp > self.max_wait_ns:
-                pivots.popleft()
+            elif now_ns - self._arrivals[0] > self.max_wait_ns:
+                self._pop_pivot()
                 self._drop(result, Drop('timeout', self.pivot, stamp,
                                         f'nothing within {self.slop_ns / 1e6:.0f} ms from {waiting} after '
                                         f'{self.max_wait_ns / 1e6:.0f} ms'))
             else:
                 return
+
+    def _pop_pivot(self) -> None:
+        self._queues[self.pivot].popleft()
+        self._arrivals.popleft()
 
     def _closest(self, name: str, stamp: int):
         queue = self._queues[name]

@@ -47,15 +47,29 @@ def test_out_of_order_and_duplicate_stamps_are_dropped():
 def test_missing_camera_times_out_and_later_frames_still_match():
     sync = make(max_wait_ns=150 * MS)
     dropped = []
-    for k in range(5):  # cam_b silent for 5 LiDAR frames at 10 Hz
-        sync.add('cam_a', (100 + 100 * k) * MS, 'a')
-        dropped += sync.add('lidar', (100 + 100 * k) * MS, 'l').dropped
+    for k in range(5):  # cam_b silent for 5 LiDAR frames at 10 Hz (received at their stamps)
+        now = (100 + 100 * k) * MS
+        dropped += sync.add('cam_a', now, 'a', now_ns=now).dropped
+        dropped += sync.add('lidar', now, 'l', now_ns=now).dropped
     assert {d.reason for d in dropped} == {'timeout'}
     assert sync.pending()['lidar'] <= 2  # bounded by max_wait, no queue growth
-    sync.add('cam_a', 601 * MS, 'a')
-    sync.add('cam_b', 602 * MS, 'b')
-    result = sync.add('lidar', 600 * MS, 'l600')
+    sync.add('cam_a', 601 * MS, 'a', now_ns=601 * MS)
+    sync.add('cam_b', 602 * MS, 'b', now_ns=602 * MS)
+    result = sync.add('lidar', 600 * MS, 'l600', now_ns=603 * MS)
     assert [m['lidar'][1] for m in result.matched] == ['l600']
+
+
+def test_timeout_counts_receive_time_not_stamps():
+    sync = make(max_wait_ns=300 * MS)
+    sync.add('cam_a', 0, 'a0', now_ns=0)
+    sync.add('lidar', 0, 'l0', now_ns=0)
+    # a newer scan arrives 500 ms later in stamps but only 100 ms later in time: l0 keeps waiting
+    sync.add('cam_a', 500 * MS, 'a500', now_ns=100 * MS)
+    assert not sync.add('lidar', 500 * MS, 'l500', now_ns=100 * MS).dropped
+    result = sync.add('cam_b', 10 * MS, 'b10', now_ns=150 * MS)  # the late camera still completes l0
+    assert [m['lidar'][1] for m in result.matched] == ['l0']
+    result = sync.add('cam_b', 505 * MS, 'b505', now_ns=200 * MS)
+    assert [m['lidar'][1] for m in result.matched] == ['l500']
 
 
 def test_queue_overflow_bounds_waiting_pivots():
@@ -84,7 +98,7 @@ def test_every_match_is_within_slop_and_every_pivot_accounted_for(events):
     matched = []
     accepted_pivots = 0
     for stream, stamp_ms in events:
-        result = sync.add(stream, stamp_ms * MS, stamp_ms)
+        result = sync.add(stream, stamp_ms * MS, stamp_ms, now_ns=stamp_ms * MS)
         accepted_pivots += stream == 'lidar' and not any(d.reason == 'out_of_order' for d in result.dropped)
         matched += result.matched
     for group in matched:
