@@ -85,13 +85,25 @@ def test_signal_stops_the_node_cleanly(calibration_file, sig):
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = ''
     deadline = time.monotonic() + 90
-    while 'listening to' not in output and time.monotonic() < deadline and proc.poll() is None:
+    while ']: ready' not in output and time.monotonic() < deadline and proc.poll() is None:
         output += proc.stdout.readline()
-    assert 'listening to' in output, output
+    assert ']: ready' in output, output
     proc.send_signal(sig)
     rest, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, output + rest
     assert 'shutting down' in rest and 'Traceback' not in rest
+
+
+@pytest.mark.skipif(not HAS_PREDICTOR, reason='loc_core.inference.predictor not merged yet')
+def test_signal_during_model_loading_exits_cleanly(calibration_file):
+    cmd = [sys.executable, '-m', 'loc_ros.node_main', '--ros-args', '-p', f'calibration_file:={calibration_file}',
+           '-p', 'checkpoint:=none']
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(3.0)  # rclpy is up, the model still loading
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    assert 'Traceback' not in output
 
 
 def test_params_file_declares_known_parameters_with_matching_types(tmp_path, calibration_file):
