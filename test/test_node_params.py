@@ -7,7 +7,7 @@ import time
 import pytest
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
-from rcl_interfaces.srv import GetParameters, SetParameters
+from rcl_interfaces.srv import DescribeParameters, GetParameters, SetParameters
 from ros_test_utils import (calibration_for_frame, frame_to_messages, ros_module_context, start_node,
                             synthetic_frame)
 
@@ -106,6 +106,20 @@ def test_unknown_threshold_turns_low_similarity_voxels_unknown(running):
     harness.publish(frame_to_messages(frame, calibration, 3 * 10**9))
     markers = harness.wait_for('markers', after=after)  # the stand-in scores every voxel 0.5
     assert {m.ns for m in markers.markers if m.action == 0} == {'unknown'}
+
+
+def test_descriptors_carry_ranges_read_only_flags_and_descriptions(running):
+    harness, _, _, _ = running
+    names = ['prompts', 'unknown_threshold', 'score_threshold', 'calibration_file', 'checkpoint', 'sync_queue_size']
+    described = _call(harness, DescribeParameters, 'describe_parameters', DescribeParameters.Request(names=names))
+    by_name = {d.name: d for d in described.descriptors}
+    assert not by_name['prompts'].read_only and by_name['prompts'].type == ParameterType.PARAMETER_STRING_ARRAY
+    assert by_name['calibration_file'].read_only and by_name['checkpoint'].read_only
+    low, high = by_name['unknown_threshold'].floating_point_range[0].from_value, \
+        by_name['unknown_threshold'].floating_point_range[0].to_value
+    assert (low, high) == (-1.0, 1.0) and not by_name['unknown_threshold'].read_only
+    assert by_name['sync_queue_size'].integer_range[0].to_value == 100
+    assert all(d.description for d in described.descriptors)
 
 
 def test_prompt_validation_and_class_ids_without_ros():
