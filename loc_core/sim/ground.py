@@ -49,7 +49,8 @@ class GroundMap:
     def column_majority(self, centers_xy, half: float, rotation=None, samples: int = 4) -> np.ndarray:
         """(C,2) column centres (town frame) of square columns with half-size `half` metres whose
         axes are turned by `rotation` (2,2) (default: town axes) -> (C,) uint8 majority ground
-        class over a samples x samples lattice inside each column."""
+        class over a samples x samples lattice inside each column, except that a column holding any
+        sidewalk is sidewalk: the kerb's top and face are the surfaces a sensor sees there."""
         offsets = (np.arange(samples) + 0.5) / samples * 2 * half - half
         ox, oy = np.meshgrid(offsets, offsets, indexing='ij')
         lattice = np.stack([ox.ravel(), oy.ravel()], axis=1)
@@ -58,4 +59,5 @@ class GroundMap:
         pts = centers_xy[:, None, :] + lattice[None]
         labels = self.classify(pts.reshape(-1, 2)).reshape(len(centers_xy), -1)
         counts = np.stack([(labels == c).sum(axis=1) for c in GROUND_CLASSES], axis=1)
-        return np.asarray(GROUND_CLASSES, dtype=np.uint8)[np.argmax(counts, axis=1)]
+        majority = np.asarray(GROUND_CLASSES, dtype=np.uint8)[np.argmax(counts, axis=1)]
+        return np.where(counts[:, GROUND_CLASSES.index(SIDEWALK)] > 0, SIDEWALK, majority).astype(np.uint8)

@@ -18,6 +18,7 @@ class Motion:
         self.yaw = np.array([o.yaw for o in objects], dtype=np.float64)
         self.speed = np.array([o.speed for o in objects], dtype=np.float64)
         self.radius = np.array([o.radius() for o in objects], dtype=np.float64)
+        self.base_z = np.array([o.z for o in objects], dtype=np.float64)
 
     def object_poses(self, t: float) -> np.ndarray:
         """(K,3) float64 [x, y, yaw] of every object at time t (town frame, metres, radians)."""

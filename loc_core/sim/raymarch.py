@@ -1,6 +1,6 @@
 """Vectorised ray marching over a voxel grid (for the visibility masks): rays are sampled every
-`step` metres (at most half a voxel) from their origin to their end, and the voxels holding
-the samples are marked. Optionally a ray stops at the first occupied voxel it enters."""
+`step` metres (half a voxel by default) from their origin to their end, and the voxels holding
+the samples are marked."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,20 +8,9 @@ import numpy as np
 from loc_core.geometry.voxel_grid import VoxelGrid
 
 
-def grid_exit_distance(grid: VoxelGrid, origins, unit_dirs) -> np.ndarray:
-    """(N,3) origins inside the grid, (N,3) unit directions -> (N,) metres to the grid's boundary."""
-    with np.errstate(divide='ignore', invalid='ignore'):
-        to_upper = (grid.upper - origins) / unit_dirs
-        to_lower = (grid.lower - origins) / unit_dirs
-    far = np.where(unit_dirs > 0, to_upper, np.where(unit_dirs < 0, to_lower, np.inf))
-    return np.clip(np.min(far, axis=1), 0.0, None)
-
-
-def march(grid: VoxelGrid, origins, unit_dirs, lengths, step: float | None = None,
-          stop_at: np.ndarray | None = None) -> np.ndarray:
+def march(grid: VoxelGrid, origins, unit_dirs, lengths, step: float | None = None) -> np.ndarray:
     """Voxels traversed by rays: (N,3) origins and (N,3) unit directions in the grid's frame,
-    (N,) lengths in metres (each ray's end point is always included). With `stop_at` (grid-shaped
-    bool), each ray stops at (and includes) the first voxel where it is True.
+    (N,) lengths in metres (each ray's end point is always included).
     Returns a grid-shaped uint8 0/1 mask."""
     step = grid.voxel_size / 2 if step is None else float(step)
     origins = np.asarray(origins, dtype=np.float64)
@@ -41,10 +30,5 @@ def march(grid: VoxelGrid, origins, unit_dirs, lengths, step: float | None = Non
     shape = np.asarray(grid.shape)
     inside = np.all((idx >= 0) & (idx < shape), axis=1)
     flat = np.where(inside, (idx[:, 0] * shape[1] + idx[:, 1]) * shape[2] + idx[:, 2], 0)
-    if stop_at is not None:
-        blocked = inside & stop_at.reshape(-1)[flat]
-        key = np.where(blocked, pos, np.iinfo(np.int64).max)
-        first = np.minimum.reduceat(key, starts)
-        inside &= pos <= first[ray]
     mask[flat[inside]] = 1
     return mask.reshape(grid.shape)

@@ -51,6 +51,7 @@ class World:
         x, y = parts[:, 1].copy(), parts[:, 2].copy()
         parts[:, 1] = poses[:, 0] + c * x - s * y
         parts[:, 2] = poses[:, 1] + s * x + c * y
+        parts[:, 3] += self.motion.base_z[owner]
         parts[:, 7] += poses[:, 2]
         return Snapshot(self, t, parts, owner, self.motion.object_poses(t))
 

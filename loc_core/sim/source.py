@@ -12,17 +12,17 @@ from loc_core.data.boxes import Boxes
 from loc_core.data.frame import CameraView, Frame
 from loc_core.geometry.transforms import apply_rotation, apply_transform, compose, invert, yaw_transform
 from loc_core.sim.assets import parts_extent
-from loc_core.sim.cameras import pixel_rays, render_cameras
+from loc_core.sim.cameras import render_cameras
 from loc_core.sim.config import SimConfig
-from loc_core.sim.ground_truth import camera_mask, lidar_mask, make_labels, semantic_occupancy
+from loc_core.sim.ground_truth import CameraVisibility, lidar_mask, make_labels, semantic_occupancy
 from loc_core.sim.lidar import lidar_origin_ego, lidar_to_ego, simulate_lidar
 from loc_core.sim.novel import NOVEL_CLASSES
-from loc_core.sim.raymarch import grid_exit_distance
 from loc_core.sim.scene import World
 from loc_core.sim.town import build_town
 
 BASE_TIME_NS = 1_600_000_000 * 10**9  # the first frame of every sequence, like a nuScenes epoch time
 BOX_RANGE = 70.0  # boxes are given for objects whose centre is this close to the ego, metres
+_VISIBILITY_CACHE: dict = {}  # (grid, camera config) -> CameraVisibility, one entry
 
 
 class SyntheticSource:
@@ -79,7 +79,7 @@ class SyntheticSource:
         mount = lidar_to_ego(cfg.lidar)
         semantics, semantics_open = semantic_occupancy(snapshot, ego_to_town, cfg.grid)
         mask_lidar = lidar_mask(cfg.grid, lidar_origin_ego(cfg.lidar), apply_transform(mount, scan.points))
-        mask_camera = self._camera_mask(images, semantics)
+        mask_camera = self._camera_mask(images)
         return Frame(
             timestamp_ns=timestamp, points=scan.points, intensity=scan.intensity,
             lidar_to_ego=mount, ego_to_world=motion.ego_to_world(t), cameras=cameras, ring=scan.ring,
@@ -104,33 +104,20 @@ class SyntheticSource:
         box_poses, sizes = [], []
         for i in idx:
             offset, size = self._box_local[i]
-            obj_to_town = yaw_transform(poses[i, 0], poses[i, 1], 0.0, poses[i, 2])
+            obj_to_town = yaw_transform(poses[i, 0], poses[i, 1], world.motion.base_z[i], poses[i, 2])
             box_poses.append(compose(town_to_ego, obj_to_town, yaw_transform(*offset, 0.0)))
             sizes.append(size)
         velocities = apply_rotation(town_to_ego, world.motion.object_velocities()[idx])
         return Boxes(np.stack(box_poses), np.array(sizes), world.class_ids[idx],
                      np.array([self.instance_token(i) for i in idx]), velocities)
 
-    def _camera_mask(self, images, semantics) -> np.ndarray:
-        grid, stride = self.config.grid, self.config.camera.mask_stride
-        origins, dirs, lengths = [], [], []
-        for im in images:
-            rays = pixel_rays(im.intrinsics, im.image.shape[1], im.image.shape[0], stride).reshape(-1, 3)
-            depth = _strided(im.depth, stride)
-            d_ego = apply_rotation(im.cam_to_ego, rays)
-            norm = np.linalg.norm(d_ego, axis=1)
-            o_ego = np.broadcast_to(im.cam_to_ego[:3, 3], d_ego.shape)
-            unit = d_ego / norm[:, None]
-            exit_dist = grid_exit_distance(grid, o_ego, unit)
-            lengths.append(np.minimum(np.where(np.isfinite(depth), depth * norm, np.inf), exit_dist))
-            origins.append(o_ego)
-            dirs.append(unit)
-        return camera_mask(grid, semantics, np.concatenate(origins), np.concatenate(dirs), np.concatenate(lengths))
-
-
-def _strided(depth: np.ndarray, stride: int) -> np.ndarray:
-    """Depth at the pixels `pixel_rays(..., stride)` passes through: (h,w) -> (h'*w',) float64."""
-    return depth[::stride, ::stride].reshape(-1).astype(np.float64)
+    def _camera_mask(self, images) -> np.ndarray:
+        key = (self.config.grid, self.config.camera)
+        if key not in _VISIBILITY_CACHE:  # the rig and the grid fix it: shared by all sources
+            rig = [(im.name, im.intrinsics, im.cam_to_ego, (im.image.shape[1], im.image.shape[0])) for im in images]
+            _VISIBILITY_CACHE.clear()
+            _VISIBILITY_CACHE[key] = CameraVisibility(self.config.grid, rig)
+        return _VISIBILITY_CACHE[key].mask([im.depth for im in images])
 
 
 def _box_in_object(parts: np.ndarray) -> tuple[tuple, np.ndarray]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from loc_core.sim.ground import SIDEWALK_HEIGHT
 from loc_core.sim.town import LANE_WIDTH, Layout, place
 
 MOVING_KINDS = ('car', 'truck', 'bus', 'motorcycle', 'bicycle')
@@ -13,6 +14,7 @@ PARKED_WEIGHTS = (0.72, 0.07, 0.08, 0.04, 0.03, 0.06)
 FURNITURE_KINDS = ('tree', 'street_lamp', 'sign', 'pole', 'clutter', 'bicycle', 'none')
 FURNITURE_WEIGHTS = (0.3, 0.14, 0.1, 0.05, 0.1, 0.11, 0.2)
 KERB_OFFSET = 0.55  # furniture line, metres from the kerb into the sidewalk
+NOVEL_FRAMES = 20  # novel objects stand where the ego passes during the first 20 frames
 
 
 def populate_streets(rng, layout: Layout, config, ego_start, ego_speed, route_length, has_novel) -> list:
@@ -20,7 +22,8 @@ def populate_streets(rng, layout: Layout, config, ego_start, ego_speed, route_le
     duration = route_length / ego_speed if ego_speed > 0 else 0.0
     objects, reserved = [], {1: [], -1: []}
     if has_novel:
-        objects += _novel_objects(rng, layout, config, route_length, reserved)
+        seen_span = min(route_length, ego_speed * config.frame_interval_s * (NOVEL_FRAMES - 1))
+        objects += _novel_objects(rng, layout, config, seen_span, reserved)
     objects += _furniture(rng, layout, config, reserved)
     objects += _parked(rng, layout, config)
     objects += _traffic(rng, layout, config, ego_start, ego_speed, duration)
@@ -34,12 +37,13 @@ def _segments(layout: Layout, sign: int, pad: float = 2.0):
     return [(a + pad, b - pad) for a, b in layout.gaps(sign, lambda c: c.half_width) if b - a > 2 * pad + 1.0]
 
 
-def _novel_objects(rng, layout, config, route_length, reserved) -> list:
-    """Novel objects on the sidewalks' furniture line, along the route where the ego sees them."""
+def _novel_objects(rng, layout, config, seen_span, reserved) -> list:
+    """Novel objects on the sidewalks' furniture line, along the first `seen_span` metres of the
+    route (and a little beyond), where the ego sees them."""
     out = []
     for _ in range(config.novel_count):
         sign = int(rng.choice([1, -1]))
-        spans = [(max(a, -10.0), min(b, route_length + 30.0)) for a, b in _segments(layout, sign)]
+        spans = [(max(a, -5.0), min(b, seen_span + 25.0)) for a, b in _segments(layout, sign)]
         spans = [(a, b) for a, b in spans if b - a > 2.0]
         if not spans:
             continue
@@ -50,7 +54,7 @@ def _novel_objects(rng, layout, config, route_length, reserved) -> list:
         reserved[sign].append(x)
         edge, _ = layout.side(sign)
         name = str(rng.choice(list(config.novel_objects)))
-        out.append(place(rng, name, x, sign * (edge + KERB_OFFSET), float(rng.choice([0.0, np.pi]))))
+        out.append(place(rng, name, x, sign * (edge + KERB_OFFSET), float(rng.choice([0.0, np.pi])), z=SIDEWALK_HEIGHT))
     return out
 
 
@@ -65,7 +69,7 @@ def _furniture(rng, layout, config, reserved) -> list:
                 if kind != 'none' and not any(abs(x - r) < 2.0 for r in reserved[sign]):
                     yaw = 0.0 if kind in ('bicycle', 'clutter') else -sign * np.pi / 2
                     extra = {'trunk_min': 3.7} if kind == 'tree' else {}
-                    out.append(place(rng, kind, x, sign * (edge + KERB_OFFSET), yaw, **extra))
+                    out.append(place(rng, kind, x, sign * (edge + KERB_OFFSET), yaw, z=SIDEWALK_HEIGHT, **extra))
                 x += rng.uniform(3.0, 9.0) / max(config.prop_density, 0.1)
     return out
 
@@ -171,7 +175,8 @@ def _pedestrians(rng, layout, config, duration) -> list:
             xs = np.sort(rng.uniform(lo, hi, count))
             xs = xs[np.concatenate([[True], np.diff(xs) > 1.5])] if count else xs
             for x in xs:
-                out.append(place(rng, 'pedestrian', x, y, rng.uniform(-np.pi, np.pi) if standing else yaw, speed))
+                out.append(place(rng, 'pedestrian', x, y, rng.uniform(-np.pi, np.pi) if standing else yaw, speed,
+                                 z=SIDEWALK_HEIGHT))
     return out
 
 

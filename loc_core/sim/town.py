@@ -18,13 +18,15 @@ from loc_core.sim.ground import DRIVEABLE, SIDEWALK, SIDEWALK_HEIGHT, GroundMap
 
 LANE_WIDTH = 3.5
 MARGIN = 75.0  # town extent beyond the ego route and to each side, metres
+TOWN_MIN_FRAMES = 40  # towns are built for at least this many frames: sequences of up to 40
+# frames of one seed share their town, so their common frames are identical
 
 
 @dataclass
 class WorldObject:
     """One object: its asset, its pose at t = 0 in the town frame (x, y metres, yaw radians)
     and a constant `speed` (m/s) along its heading; `paint` False for solids that the ground
-    raster already describes (sidewalk slabs)."""
+    raster already describes (sidewalk slabs); `z` the height it stands on (0.15 on sidewalks)."""
 
     asset: Asset
     x: float
@@ -32,6 +34,7 @@ class WorldObject:
     yaw: float
     speed: float = 0.0
     paint: bool = True
+    z: float = 0.0
 
     def radius(self) -> float:
         """Horizontal radius of a circle around the origin holding all parts, metres."""
@@ -163,13 +166,14 @@ def sun_direction(rng: np.random.Generator) -> np.ndarray:
 
 
 def build_town(seed: int, num_frames: int, config: SimConfig) -> Town:
-    """The whole town for `seed`, covering the ego route of `num_frames` frames with margins."""
+    """The whole town for `seed`, covering the ego route of max(num_frames, TOWN_MIN_FRAMES)
+    frames with margins."""
     from loc_core.sim.blocks import populate_blocks
     from loc_core.sim.streets import populate_streets
 
     rng = np.random.default_rng(seed)
     ego_speed = float(rng.uniform(*config.ego_speed_range))
-    route_length = ego_speed * config.frame_interval_s * max(num_frames - 1, 0)
+    route_length = ego_speed * config.frame_interval_s * (max(num_frames, TOWN_MIN_FRAMES) - 1)
     layout = plan_layout(rng, route_length)
     ground = GroundMap((layout.x_min - 5, -layout.y_extent - 5), (layout.x_max + 5, layout.y_extent + 5))
     objects = paint_streets(layout, ground)
@@ -186,6 +190,7 @@ def build_town(seed: int, num_frames: int, config: SimConfig) -> Town:
                 sun_direction(rng), has_novel)
 
 
-def place(rng, name: str, x: float, y: float, yaw: float, speed: float = 0.0, **kwargs) -> WorldObject:
-    """A new randomised `name` asset at town-frame pose (x, y, yaw)."""
-    return WorldObject(make_asset(name, rng, **kwargs), float(x), float(y), float(yaw), float(speed))
+def place(rng, name: str, x: float, y: float, yaw: float, speed: float = 0.0, z: float = 0.0,
+          **kwargs) -> WorldObject:
+    """A new randomised `name` asset at town-frame pose (x, y, yaw), standing at height `z`."""
+    return WorldObject(make_asset(name, rng, **kwargs), float(x), float(y), float(yaw), float(speed), z=float(z))

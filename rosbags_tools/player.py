@@ -1,0 +1,165 @@
+"""`BagPlayer`: publish a bag into a live ROS 2 graph with rclpy, without `ros2 bag`.
+
+Messages go out as the bag stores them (raw CDR, `publisher.publish(bytes)`), paced by their
+bag timestamps at real time times `rate`, optionally looped and filtered by topic. A publisher
+needs the topic's Python message type: topics whose type is not importable here (tf2_msgs is
+not pip-installable, so /tf and /tf_static) are reported, logged once and skipped, counted
+per topic in the report. Latched topics (offered transient-local, like /tf_static) are
+published transient-local so late subscribers still receive them. With `clock`, the bag time
+is published on /clock (rosgraph_msgs/Clock) before each message, for nodes with use_sim_time."""
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from rosbags_tools.bag_access import BagError, connections_for, guarded_messages, open_bag
+
+LOG = logging.getLogger(__name__)
+
+
+def message_class(msgtype: str):
+    """'sensor_msgs/msg/PointCloud2' -> the installed rclpy message class; ImportError if absent."""
+    package, kind, name = msgtype.split('/')
+    try:
+        return getattr(importlib.import_module(f'{package}.{kind}'), name)
+    except (ImportError, AttributeError) as exc:
+        raise ImportError(f'message type {msgtype} is not importable here ({exc})') from exc
+
+
+def qos_for(connection, depth: int):
+    """rclpy QoS from the bag's offered profiles: transient-local and depth 1 when latched,
+    else reliable, volatile, keep-last `depth`."""
+    from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+    from rosbags.interfaces import QosDurability
+
+    offered = getattr(connection.ext, 'offered_qos_profiles', None) or []
+    latched = any(profile.durability == QosDurability.TRANSIENT_LOCAL for profile in offered)
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1 if latched else depth,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
+
+
+@dataclass
+class PlayReport:
+    published: Counter = field(default_factory=Counter)  # topic -> messages sent
+    skipped: Counter = field(default_factory=Counter)  # topic -> messages not sent (type not importable)
+    unplayable: dict = field(default_factory=dict)  # topic -> why
+    loops: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        lines = [f'published {sum(self.published.values())} messages on {len(self.published)} topics '
+                 f'in {self.seconds:.2f} s ({self.loops} pass(es))']
+        lines += [f'  {topic}: {count}' for topic, count in sorted(self.published.items())]
+        lines += [f'  skipped {topic}: {self.skipped[topic]} messages ({why})'
+                  for topic, why in sorted(self.unplayable.items())]
+        return '\n'.join(lines)
+
+
+class BagPlayer:
+    """Plays `bag` through `node` (or a node of its own on an rclpy context it initialises)."""
+
+    def __init__(self, bag, rate: float = 1.0, loop: bool = False, topics=None, node=None,
+                 wait_for_subscribers_s: float = 0.0, depth: int = 100, clock: bool = False):
+        if not rate > 0:
+            raise ValueError(f'rate must be positive, got {rate}')
+        self.bag, self.rate, self.loop, self.topics = bag, float(rate), loop, topics
+        self.node, self.wait_for_subscribers_s, self.depth = node, wait_for_subscribers_s, depth
+        self.clock = clock
+        self._clock_publisher = None
+        self._stop = False
+
+    def stop(self):
+        """Ask a running `play` (e.g. a loop) to end after the current message."""
+        self._stop = True
+
+    def play(self) -> PlayReport:
+        """Publish the bag (BagError when it cannot be read or a filtered topic is absent). With a
+        node of the caller's, the publishers stay on it after playing (latched data stays offered)."""
+        import rclpy
+
+        self._stop = False
+
+        own_context = self.node is None and not rclpy.ok()
+        if own_context:
+            rclpy.init()
+        node = self.node or rclpy.create_node('loc_bag_player')
+        try:
+            with open_bag(self.bag) as reader:
+                return self._play(reader, node)
+        finally:
+            if self.node is None:
+                node.destroy_node()
+            if own_context:
+                rclpy.shutdown()
+
+    def _play(self, reader, node) -> PlayReport:
+        report = PlayReport()
+        connections = connections_for(reader, self.topics)
+        missing = set(self.topics or ()) - {c.topic for c in connections}
+        if missing:
+            raise BagError(f'{self.bag} has no topic(s) {sorted(missing)}; it has '
+                           f'{sorted({c.topic for c in reader.connections})}')
+        publishers = self._publishers(node, connections, report)
+        if self.clock:
+            from rosgraph_msgs.msg import Clock
+
+            self._clock_publisher = node.create_publisher(Clock, '/clock', 10)
+        self._wait_for_subscribers([*publishers.values(), *filter(None, [self._clock_publisher])])
+        start = time.perf_counter()
+        while not self._stop:
+            self._one_pass(reader, connections, publishers, report)
+            report.loops += 1
+            if not self.loop:
+                break
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def _publishers(self, node, connections, report: PlayReport) -> dict:
+        publishers, logged_types = {}, set()
+        for connection in connections:
+            try:
+                cls = message_class(connection.msgtype)
+            except ImportError as exc:
+                unplayable = sorted(c.topic for c in connections if c.msgtype == connection.msgtype)
+                if connection.msgtype not in logged_types:
+                    LOG.warning('skipping %s: %s', ', '.join(unplayable), exc)
+                logged_types.add(connection.msgtype)
+                report.unplayable[connection.topic] = str(exc)
+                continue
+            publishers[connection.id] = node.create_publisher(cls, connection.topic, qos_for(connection, self.depth))
+        return publishers
+
+    def _wait_for_subscribers(self, publishers: list):
+        deadline = time.monotonic() + self.wait_for_subscribers_s
+        while time.monotonic() < deadline and any(p.get_subscription_count() == 0 for p in publishers):
+            time.sleep(0.02)
+
+    def _one_pass(self, reader, connections, publishers: dict, report: PlayReport):
+        wall_start, bag_start = time.perf_counter(), None
+        for connection, stamp, raw in guarded_messages(reader, connections):
+            if self._stop:
+                return
+            publisher = publishers.get(connection.id)
+            if publisher is None:
+                report.skipped[connection.topic] += 1
+                continue
+            bag_start = stamp if bag_start is None else bag_start
+            delay = wall_start + (stamp - bag_start) / 1e9 / self.rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            self._publish_clock(stamp)
+            publisher.publish(bytes(raw))
+            report.published[connection.topic] += 1
+
+    def _publish_clock(self, stamp_ns: int):
+        if self._clock_publisher is None:
+            return
+        from builtin_interfaces.msg import Time
+        from rosgraph_msgs.msg import Clock
+
+        sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
+        self._clock_publisher.publish(Clock(clock=Time(sec=sec, nanosec=nanosec)))

@@ -1,0 +1,215 @@
+"""`loc-bag play` into a live ROS 2 graph (real rclpy/DDS in this process): a subscriber receives
+every message of the bag, byte for byte and in order; untyped topics are reported and counted;
+rate, loop and topic filters work; damaged bags are clear errors."""
+import os
+import shutil
+import threading
+import time
+from collections import defaultdict
+
+import pytest
+
+from bag_test_frames import toy_calibration, toy_frames
+from rosbags_tools.bag_access import BagError
+from rosbags_tools.cli import main
+from rosbags_tools.player import BagPlayer, message_class, qos_for
+from rosbags_tools.writer import write_frames_to_bag
+
+pytestmark = pytest.mark.ros
+UNTYPED = {'/tf', '/tf_static'}  # tf2_msgs has no Python package here
+
+
+@pytest.fixture(scope='module')
+def rclpy_context():
+    """A context of this module's own (domain 43, localhost only), whatever other tests hold."""
+    saved = {k: os.environ.get(k) for k in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE')}
+    os.environ.update(ROS_DOMAIN_ID='43', ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+    import rclpy
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    yield context
+    rclpy.shutdown(context=context)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope='module')
+def toy_bag(tmp_path_factory):
+    out = tmp_path_factory.mktemp('play') / 'toy'
+    write_frames_to_bag(toy_frames(5), toy_calibration(), out, progress=False)
+    return out
+
+
+def _bag_messages(bag) -> dict:
+    from rosbags.rosbag2 import Reader
+
+    expected = defaultdict(list)
+    with Reader(bag) as reader:
+        types = {c.topic: c.msgtype for c in reader.connections}
+        for connection, _, raw in reader.messages():
+            expected[connection.topic].append(bytes(raw))
+    return expected, types
+
+
+class Recorder:
+    """A real subscriber node (raw bytes) on every typed topic, spun in a background thread."""
+
+    def __init__(self, context, types: dict, on_message=None):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+        self.received = defaultdict(list)
+        self.node = rclpy.create_node('bag_play_recorder', context=context)
+        qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
+        for topic, msgtype in types.items():
+            if topic not in UNTYPED:
+                self.node.create_subscription(message_class(msgtype), topic, self._callback(topic, on_message),
+                                              qos, raw=True)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def _callback(self, topic, on_message):
+        def record(raw):
+            self.received[topic].append(bytes(raw))
+            if on_message:
+                on_message(topic, self.received)
+        return record
+
+    def wait_for(self, counts: dict, timeout_s: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if all(len(self.received[t]) >= n for t, n in counts.items()):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def close(self):
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def player_node(rclpy_context):
+    import rclpy
+
+    node = rclpy.create_node('bag_player_under_test', context=rclpy_context)
+    yield node
+    node.destroy_node()
+
+
+def test_subscriber_receives_every_message_in_order(rclpy_context, player_node, toy_bag):
+    expected, types = _bag_messages(toy_bag)
+    recorder = Recorder(rclpy_context, types)
+    try:
+        report = BagPlayer(toy_bag, rate=10.0, node=player_node, wait_for_subscribers_s=10.0).play()
+        typed = {t: len(v) for t, v in expected.items() if t not in UNTYPED}
+        assert recorder.wait_for(typed), {t: len(recorder.received[t]) for t in typed}
+    finally:
+        recorder.close()
+    assert len(typed) == 5  # cloud, image, camera info, odom, markers
+    for topic in typed:
+        assert recorder.received[topic] == expected[topic], topic
+    assert dict(report.published) == typed
+    assert set(report.unplayable) == UNTYPED and 'tf2_msgs' in report.unplayable['/tf']
+    assert report.skipped == {t: len(expected[t]) for t in UNTYPED}
+    assert 'skipped /tf: 10 messages' in report.summary()
+
+
+@pytest.mark.sample_data
+def test_the_nuscenes_scene_bag_plays_completely(rclpy_context, player_node, tmp_path, nuscenes_dataroot,
+                                                 nuscenes_source):
+    from rosbags_tools.nuscenes2bag import nuscenes_to_bag
+
+    bag = tmp_path / 'scene'
+    nuscenes_to_bag(nuscenes_dataroot, 'v1.0-mini', None, bag, progress=False, nusc=nuscenes_source.nusc)
+    expected, types = _bag_messages(bag)
+    recorder = Recorder(rclpy_context, types)
+    try:
+        report = BagPlayer(bag, rate=20.0, node=player_node, wait_for_subscribers_s=10.0).play()
+        typed = {t: len(v) for t, v in expected.items() if t not in UNTYPED}
+        assert recorder.wait_for(typed, timeout_s=20.0), {t: len(recorder.received[t]) for t in typed}
+    finally:
+        recorder.close()
+    assert len(typed) == 15 and sum(typed.values()) == 615 and dict(report.published) == typed
+    for topic in typed:
+        assert recorder.received[topic] == expected[topic], topic
+
+
+def test_rate_factor_paces_playback(rclpy_context, player_node, toy_bag):
+    report = BagPlayer(toy_bag, rate=2.0, node=player_node, topics=['/lidar_top/points']).play()
+    assert report.published == {'/lidar_top/points': 5}
+    assert 0.4 / 2 * 0.95 <= report.seconds < 2.0  # 5 scans 100 ms apart, at twice real time
+
+
+def test_loop_and_topic_filter(rclpy_context, player_node, toy_bag):
+    player = BagPlayer(toy_bag, rate=20.0, loop=True, node=player_node, topics=['/odom'],
+                       wait_for_subscribers_s=10.0)
+
+    def stop_after_two_passes(topic, received):
+        if len(received['/odom']) >= 10:
+            player.stop()
+
+    recorder = Recorder(rclpy_context, {'/odom': 'nav_msgs/msg/Odometry',
+                                        '/lidar_top/points': 'sensor_msgs/msg/PointCloud2'}, stop_after_two_passes)
+    try:
+        report = player.play()
+        assert recorder.wait_for({'/odom': 10})
+    finally:
+        recorder.close()
+    expected, _ = _bag_messages(toy_bag)
+    assert report.loops >= 2 and set(report.published) == {'/odom'}
+    assert recorder.received['/odom'][:10] == expected['/odom'] * 2
+    assert recorder.received['/lidar_top/points'] == []
+
+
+def test_clock_carries_the_bag_time(rclpy_context, player_node, toy_bag):
+    from rclpy.serialization import deserialize_message
+    from rosgraph_msgs.msg import Clock
+
+    recorder = Recorder(rclpy_context, {'/clock': 'rosgraph_msgs/msg/Clock', '/odom': 'nav_msgs/msg/Odometry'})
+    try:
+        BagPlayer(toy_bag, rate=20.0, node=player_node, topics=['/odom'], clock=True,
+                  wait_for_subscribers_s=10.0).play()
+        assert recorder.wait_for({'/clock': 5, '/odom': 5})
+    finally:
+        recorder.close()
+    clocks = [deserialize_message(raw, Clock).clock for raw in recorder.received['/clock']]
+    assert [c.sec * 10**9 + c.nanosec for c in clocks] == [frame.timestamp_ns for frame in toy_frames(5)]
+
+
+def test_latched_topics_are_offered_transient_local(toy_bag):
+    from rclpy.qos import DurabilityPolicy
+    from rosbags.rosbag2 import Reader
+
+    with Reader(toy_bag) as reader:
+        qos = {c.topic: qos_for(c, 100) for c in reader.connections}
+    assert qos['/tf_static'].durability == DurabilityPolicy.TRANSIENT_LOCAL and qos['/tf_static'].depth == 1
+    assert qos['/lidar_top/points'].durability == DurabilityPolicy.VOLATILE and qos['/lidar_top/points'].depth == 100
+
+
+def test_bad_bags_and_filters_are_clear_errors(rclpy_context, player_node, toy_bag, tmp_path, capsys):
+    damaged = tmp_path / 'damaged'
+    shutil.copytree(toy_bag, damaged)
+    (storage,) = damaged.glob('*.mcap')
+    storage.write_bytes(storage.read_bytes()[: storage.stat().st_size // 2])
+    with pytest.raises(BagError, match='truncated or not a ROS 2 bag'):
+        BagPlayer(damaged, node=player_node).play()
+    published = {name for name, _ in player_node.get_publisher_names_and_types_by_node('bag_player_under_test', '/')}
+    assert published <= {'/parameter_events', '/rosout'}  # nothing of the bag was advertised
+    with pytest.raises(BagError, match=r"no topic\(s\) \['/nope'\]"):
+        BagPlayer(toy_bag, node=player_node, topics=['/nope']).play()
+    with pytest.raises(ValueError, match='rate must be positive'):
+        BagPlayer(toy_bag, rate=0)
+    assert main(['play', str(damaged)]) == 2
+    assert main(['play', str(tmp_path / 'missing')]) == 2
+    assert 'bag not found' in capsys.readouterr().err
+    assert main(['play', str(toy_bag), '--rate', '50', '--topics', '/odom']) == 0
+    assert '/odom: 5' in capsys.readouterr().out
