@@ -10,7 +10,6 @@ renamed into place), readable back into the same `Frame`:
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -92,9 +91,3 @@ def write_json(path, payload: dict) -> None:
 
 def frame_folder(out, index: int) -> Path:
     return Path(out) / 'frames' / f'{index:04d}'
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format='PNG')
-    return buffer.getvalue()
