@@ -3,7 +3,14 @@
 per-pixel classes, instance ids, and Occ3D occupancy with masks and open-set ids.
 
 Deterministic: the town comes from `numpy.random.default_rng(seed)`, and each frame's sensor
-noise from a generator seeded with (seed, frame index), so frame(i) is the same bytes in any order."""
+noise from a generator seeded with (seed, frame index), so frame(i) is the same bytes in any order.
+A town is built for max(num_frames, 40) frames, so sources of one seed with up to 40 frames give
+identical common frames; longer sequences get a longer (different) town.
+
+Ids: a point's `point_instance_ids` value i (>= 0) is the town object whose box has the instance
+id `instance_token(i)` = 'synth-s{seed}-obj{i}'; -1 marks stuff (road, buildings, vegetation...).
+Novel objects are class 0 in points, pixels, boxes and `semantics`; `semantics_open` keeps their
+novel id (`NOVEL_CLASSES`). Timestamps start at BASE_TIME_NS and step by `frame_interval_s`."""
 from __future__ import annotations
 
 import numpy as np
