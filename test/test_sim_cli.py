@@ -62,3 +62,15 @@ def test_bad_arguments_are_clear_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(['--seed', '-4', '--frames', '1', '--out', str(tmp_path / 'b')])
     assert 'seed must be a non-negative integer' in capsys.readouterr().err
+
+
+def test_config_file_sets_the_world(tmp_path):
+    config = tmp_path / 'small.yaml'
+    config.write_text('camera: {width: 352, height: 128}\nlidar: {beams: 16, azimuth_steps: 500}\n'
+                      'novel_probability: 1.0\n')
+    out = tmp_path / 'small'
+    assert main(['--seed', '2', '--frames', '1', '--out', str(out), '--config', str(config)]) == 0
+    frame = read_frame(frame_folder(out, 0))
+    assert all(cam.image.shape == (128, 352, 3) for cam in frame.cameras)
+    assert frame.ring.max() < 16 and len(frame.points) < 16 * 500
+    assert json.loads((out / 'sequence.json').read_text())['config']['camera']['width'] == 352
