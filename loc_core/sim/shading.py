@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from loc_core.sim.assets import CLASS_ALBEDO
+from loc_core.sim.assets import BODY, CLASS_ALBEDO, MATERIAL_ALBEDO
 from loc_core.sim.ground import DRIVEABLE
 from loc_core.sim.town import LANE_WIDTH
 
@@ -52,15 +52,17 @@ def shade(snapshot, dirs, points, normals, labels, hit, distance, config) -> np.
     colour[sky] = SKY_HORIZON + (SKY_ZENITH - SKY_HORIZON) * np.sqrt(elevation)[:, None]
     idx = np.flatnonzero(hit)
     colour[idx] = _surface_colour(snapshot.world, dirs[idx], points[idx], normals[idx], labels.object_ids[idx],
-                                  labels.class_ids[idx], distance[idx], config)
+                                  labels.class_ids[idx], labels.materials[idx], distance[idx], config)
     return (np.clip(colour, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def _surface_colour(world, dirs, points, normals, objects, classes, distance, config) -> np.ndarray:
+def _surface_colour(world, dirs, points, normals, objects, classes, materials, distance, config) -> np.ndarray:
     """Colours (M,3) float32 0-1 of M ray hits."""
     albedo = np.empty((len(objects), 3), dtype=np.float32)
     is_obj = objects >= 0
     albedo[is_obj] = world.albedo[objects[is_obj]]
+    painted = is_obj & (materials != BODY)
+    albedo[painted] = MATERIAL_ALBEDO[materials[painted]]
     ground = ~is_obj
     albedo[ground] = CLASS_ALBEDO[classes[ground]]
     road = np.flatnonzero(ground & (classes == DRIVEABLE))
