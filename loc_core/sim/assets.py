@@ -147,7 +147,8 @@ def _motorcycle(rng, rider=False):
 def _bicycle(rng, rider=False):
     length = rng.uniform(1.6, 1.8)
     parts = [_box(0, 0, 0.62, 0.6 * length, 0.08, 0.4), *_wheels(length, 0.06, 0.68, 0.06, (0.3, -0.3)),
-             _box(0.3 * length, 0, 1.0, 0.08, 0.6, 0.06, mat=METAL), _box(-0.08 * length, 0, 0.92, 0.25, 0.15, 0.08, mat=DARK)]
+             _box(0.3 * length, 0, 1.0, 0.08, 0.6, 0.06, mat=METAL),
+             _box(-0.08 * length, 0, 0.92, 0.25, 0.15, 0.08, mat=DARK)]
     if rider:
         parts += [_box(-0.05, 0, 1.3, 0.35, 0.4, 0.65), _sphere(0.05, 0, 1.75, 0.25, mat=SKIN)]
     return parts
@@ -177,7 +178,8 @@ def _clutter(rng):
         return [_box(0, 0, 0.55, 0.7, 0.6, 1.1)]
     if kind == 1:  # crate stack
         size = rng.uniform(0.7, 1.2)
-        return [_box(0, 0, size / 2, size, size, size), _box(0.05, 0.05, size * 1.35, size * 0.7, size * 0.7, size * 0.7)]
+        return [_box(0, 0, size / 2, size, size, size),
+                _box(0.05, 0.05, size * 1.35, size * 0.7, size * 0.7, size * 0.7)]
     return [_cyl(0, 0, 0, 0.4, 0.8), _sphere(0, 0, 0.85, 0.3)]  # hydrant-like post
 
 
@@ -248,7 +250,8 @@ def _sign(rng):
 def _tree(rng, trunk_min=1.8):
     crown = rng.uniform(2.5, 5.0)
     trunk = rng.uniform(trunk_min, trunk_min + 1.2)
-    return [_cyl(0, 0, 0, rng.uniform(0.25, 0.4), trunk + 0.3 * crown, mat=BARK), _sphere(0, 0, trunk + crown / 2, crown)]
+    return [_cyl(0, 0, 0, rng.uniform(0.25, 0.4), trunk + 0.3 * crown, mat=BARK),
+            _sphere(0, 0, trunk + crown / 2, crown)]
 
 
 def _bush(rng):

@@ -22,8 +22,8 @@ from loc_core.sim.raymarch import march
 GROUND_TOP = 0.0  # z of the road surface, metres (sidewalk tops at 0.15 stay in the same voxel)
 SURFACE_TOLERANCE = 0.03  # solids fill voxels they come this close to (the LiDAR's range noise), metres
 SURFACE_BAND = 0.1  # parts starting higher than this above the road leave the ground's voxels, metres
-DEPTH_TOLERANCE = 0.05
-HIT_STRIDE = 2  # every 2nd pixel's rendered surface point marks its voxel visible  # a voxel sample this far behind the rendered depth still counts as seen, metres
+DEPTH_TOLERANCE = 0.05  # a voxel sample this far behind the rendered depth still counts as seen, metres
+HIT_STRIDE = 2  # every 2nd pixel's rendered surface point marks its voxel visible
 
 
 def semantic_occupancy(snapshot, ego_to_town: np.ndarray, grid: VoxelGrid) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +69,7 @@ def _paint_ground(semantics, snapshot, ego_to_town, grid: VoxelGrid) -> None:
     town_xy = centres @ rot.T + ego_to_town[:2, 3]
     half = grid.voxel_size / 2
     classes = snapshot.world.town.ground.column_majority(town_xy, half, rotation=rot)
-    below = np.flatnonzero(grid.lower[2] + np.arange(grid.shape[2]) * grid.voxel_size < GROUND_TOP)
+    below = np.flatnonzero(grid.lower[2] + np.arange(grid.shape[2]) * grid.voxel_size < GROUND_TOP + SURFACE_TOLERANCE)
     semantics[:, :, below] = classes.reshape(nx, ny)[:, :, None]
 
 

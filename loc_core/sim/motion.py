@@ -1,6 +1,7 @@
 """Motion in the town: the ego drives the main road, smoothly varying its speed and swaying in its
-lane; every other object moves at its own constant speed along its heading (parked and static objects have speed 0). Poses are
-smooth (linear) in time, so boxes and instance ids are consistent from frame to frame."""
+lane; every other object moves at its own constant speed along its heading (parked and static
+objects have speed 0). Poses are smooth in time, so boxes and instance ids are consistent from
+frame to frame."""
 from __future__ import annotations
 
 import numpy as np

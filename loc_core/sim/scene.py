@@ -74,8 +74,9 @@ class HitLabels:
 
 class Snapshot:
     """The world at time `t`: `parts` (P,8) solids in the town frame, `part_object` (P,) their
-    object indices, `materials` (P,) their materials, `object_poses` (K,3) every object's [x, y, yaw]; `scene` ray-casts the parts
-    plus the ground slab (top at z = 0, under the whole town)."""
+    object indices, `materials` (P,) their materials, `object_poses` (K,3) every object's
+    [x, y, yaw]; `scene` ray-casts the parts plus the ground slab (top at z = 0, under the whole
+    town)."""
 
     def __init__(self, world: World, t: float, parts: np.ndarray, part_object: np.ndarray, object_poses,
                  materials: np.ndarray):

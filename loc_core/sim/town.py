@@ -198,8 +198,8 @@ def ego_wobble(rng: np.random.Generator, speed: float) -> tuple:
     speed varies by up to 8 % and it sways up to 0.35 m within its lane (less below 4 m/s), smoothly."""
     along_period, across_period = rng.uniform(8.0, 16.0), rng.uniform(6.0, 14.0)
     return (float(rng.uniform(0.0, 0.08) * speed * along_period / (2 * np.pi)), float(along_period),
-            float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0.05, 0.35) * min(1.0, speed / 4.0)), float(across_period),
-            float(rng.uniform(0, 2 * np.pi)))
+            float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0.05, 0.35) * min(1.0, speed / 4.0)),
+            float(across_period), float(rng.uniform(0, 2 * np.pi)))
 
 
 def place(rng, name: str, x: float, y: float, yaw: float, speed: float = 0.0, z: float = 0.0,
