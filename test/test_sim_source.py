@@ -83,3 +83,5 @@ def test_frames_do_not_depend_on_the_sequence_length_or_order(source, frame):
     assert _digest(source.frame(-3)) == _digest(frame)  # negative index, after other frames
     with pytest.raises(IndexError):
         source.frame(4)
+    with pytest.raises(TypeError):
+        source.frame(1.5)

@@ -69,6 +69,8 @@ class SyntheticSource:
 
     def frame(self, index: int) -> Frame:
         """Frame `index` (0-based; negative counts from the end)."""
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f'frame index must be an integer, got {index!r}')
         if not -self.num_frames <= index < self.num_frames:
             raise IndexError(f'frame {index} out of range for {self.num_frames} frames')
         index %= self.num_frames
