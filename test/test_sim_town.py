@@ -7,6 +7,7 @@ from loc_core.data.vocabulary import FREE_ID, NUM_SEMANTIC_CLASSES, OCC3D_CLASS_
 from loc_core.sim import SimConfig, SyntheticSource
 from loc_core.sim.assets import ASSET_CLASSES, BUILDERS, make_asset, parts_extent
 from loc_core.sim.mesh import triangulate
+from loc_core.sim.town import build_town
 
 SEEDS = range(5)
 
@@ -127,3 +128,20 @@ def test_nothing_drives_into_the_ego(sources, frame_of):
         for index in (4, 15):
             boxes = frame_of(position, index).boxes
             assert not boxes.contains(ego_body).any()
+
+
+EXTREMES = [SimConfig(), SimConfig(ego_speed_range=(0.0, 0.0), traffic_density=0, parked_density=0,
+                                   pedestrian_density=0, prop_density=0, novel_probability=0.0),
+            SimConfig(ego_speed_range=(15.0, 15.0), traffic_density=3, parked_density=3, pedestrian_density=3,
+                      prop_density=3, novel_probability=1.0, novel_count=12)]
+
+
+@pytest.mark.parametrize('config', EXTREMES, ids=['defaults', 'empty-still', 'crowded-fast'])
+def test_many_seeds_build_valid_towns(config):
+    for seed in range(100, 130):
+        town = build_town(seed, 40, config)
+        lanes_ok = 1 <= town.layout.lanes <= 2
+        assert lanes_ok and town.objects and town.ground.classes.size
+        assert all(np.isfinite([o.x, o.y, o.yaw, o.speed]).all() for o in town.objects)
+    frame = SyntheticSource(130, 3, config).frame(2)
+    assert len(frame.points) > 10_000 and frame.occupancy.semantics.shape == (200, 200, 16)

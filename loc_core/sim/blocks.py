@@ -11,6 +11,7 @@ from loc_core.sim.town import place
 
 BLOCK_KINDS = ('buildings', 'park', 'parking', 'construction')
 BLOCK_WEIGHTS = (0.5, 0.2, 0.18, 0.12)
+MIN_BLOCK_LENGTH = {'park': 5.0, 'construction': 6.0}  # metres along the street those kinds need
 
 
 class Block:
@@ -51,7 +52,8 @@ def populate_blocks(rng, layout, ground, config, route_length) -> list:
         kinds[i] = first[rank] if rank < len(first) else BLOCK_KINDS[int(rng.choice(len(BLOCK_KINDS), p=BLOCK_WEIGHTS))]
     objects = []
     for block, kind in zip(blocks, kinds):
-        FILLERS[kind](block)
+        if block.length >= MIN_BLOCK_LENGTH.get(kind, 0.0):  # slivers stay plain grass
+            FILLERS[kind](block)
         objects += block.objects
     return objects
 
