@@ -50,7 +50,7 @@ class DenseLabelConfig:
     object_mesh_min_points: int = 500
     density_quantile: float = 0.02
     mesh_spacing: float = 0.15
-    fill_radius: int = 2
+    fill_radius: int = 1
     downsample: float = 0.2
     normal_radius: float = 1.0
     normal_max_nn: int = 20
