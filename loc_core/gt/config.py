@@ -45,7 +45,7 @@ class DenseLabelConfig:
     min_points: int = 10
     poisson: bool = True
     poisson_cell: float = 0.2
-    max_poisson_depth: int = 11
+    max_poisson_depth: int = 10
     object_meshes: bool = False
     object_mesh_min_points: int = 500
     density_quantile: float = 0.02
