@@ -226,7 +226,8 @@ class LocNode(Node):
             pending = self.sync.pending()
         extra = {'slot_occupied': self.slot.occupied, 'sync_waiting_lidar': pending[LIDAR],
                  'sync_waiting_images': sum(v for k, v in pending.items() if k != LIDAR),
-                 'prompts': ', '.join(self._prompts)}
+                 'prompts': ', '.join(self._prompts),
+                 'model_trained': str(getattr(self.predictor, 'trained', 'unknown'))}
         self.outputs.publish_diagnostics(
             diagnostic_array(self.stats, self.get_clock().now().to_msg(), self.get_name(), extra))
 
