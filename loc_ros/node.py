@@ -72,13 +72,13 @@ class LocNode(Node):
         self.outputs = OutputPublishers(self, self.base_frame)
         self.outputs.publish_legend(self._prompts, P.prompt_class_ids(self._prompts))
         self._subscribe_inputs()
-        self.add_on_set_parameters_callback(self._validate_parameters)
-        self.add_post_set_parameters_callback(self._apply_parameters)
         self.prompt_slot = LatestSlot()
         self.prompt_worker = Worker(self.prompt_slot, self._apply_prompts, self._on_prompt_error, 'loc_prompts')
         self.prompt_worker.start()
         self.worker = Worker(self.slot, self._process, self._on_frame_error)
         self.worker.start()
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
         self._diag_timer = self.create_timer(self.settings['diagnostics_period_s'], self._publish_diagnostics,
                                              callback_group=MutuallyExclusiveCallbackGroup())
 
