@@ -7,7 +7,7 @@ from loc_core.data.frame import CameraView, Frame
 from loc_core.geometry.transforms import yaw_transform
 from loc_core.geometry.voxel_grid import VoxelGrid
 from loc_core.gt.config import DenseLabelConfig
-from loc_core.gt.densify import batched_surface_points, occupied_voxels, surface_points
+from loc_core.gt.densify import batched_surface_points, fill_object_columns, occupied_voxels, surface_points
 from loc_core.gt.fusion import box_membership, fuse_sequence
 from loc_core.gt.masks import camera_mask, lidar_mask
 from loc_core.gt.semantics import LabelVoter
@@ -117,3 +117,16 @@ def test_poisson_fills_a_hole_in_a_plane_only_near_data():
     [alone] = batched_surface_points([(points, origins)], cell=0.1, max_depth=9, density_quantile=0.0,
                                      spacing=0.1, thin=0.1, normal_radius=0.5, normal_max_nn=20)
     assert dense[centre] == occupied_voxels(GRID, points, alone, fill_radius=3)[centre]
+
+
+def test_object_columns_are_filled_solid_inside_their_box_only():
+    semantics = np.full(GRID.shape, 17, np.uint8)
+    box = Boxes(yaw_transform(10.2, 10.2, 1.0, 0.0)[None], [[2.0, 4.0, 2.0]], [4], ['car'])
+    x, y = GRID.point_to_index([[10.1, 10.1, 0.0]])[0, :2]
+    z_low, z_high = GRID.point_to_index([[0, 0, 0.3], [0, 0, 1.7]])[:, 2]
+    semantics[x, y, z_high] = 4  # the roof of one column
+    semantics[x + 1, y, z_low] = 4  # the lowest car voxel (a side)
+    semantics[x, y - 20, z_low:z_high] = 11  # outside the box: untouched
+    changed = fill_object_columns(GRID, semantics, box)
+    assert changed == z_high - z_low and np.all(semantics[x, y, z_low:z_high + 1] == 4)
+    assert semantics[x, y, z_low - 1] == 17 and np.all(semantics[x, y - 20, z_low:z_high] == 11)

@@ -59,7 +59,7 @@ def test_boxes_are_stable_over_frames(source, frame):
     # the points' instance ids name boxes of the same frame
     things = np.unique(frame.point_instance_ids[frame.point_instance_ids >= 0])
     names = {source.instance_token(i) for i in things}
-    assert names <= set(frame.boxes.instance_ids) | names - set()  # tokens are well formed
+    assert len(names) > 10
     assert len(names & set(frame.boxes.instance_ids)) >= 0.9 * len(names)
 
 

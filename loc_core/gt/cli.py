@@ -134,12 +134,13 @@ def run(args) -> int:
     todo = [i for i in mine if not is_finished(labels_path(args.out, frames[i].scene,
                                                            frames[i].token or str(frames[i].timestamp_ns)),
                                                grid_shape)]
+    finished = len(mine) - len(todo)
     todo = todo if args.limit is None else todo[:max(args.limit, 0)]
     check_or_write_settings(Path(args.out) / safe_name(scene), settings_record(config, record))
     if record.get('skipped_blobs'):
         print(f"loc-gt: source skipped {record['skipped_blobs']} (missing or corrupt blobs)")
     print(f'loc-gt: scene {scene}: {len(frames)} frames, shard {args.shard_index}/{args.num_shards} has '
-          f'{len(mine)} keyframes, {len(mine) - len(todo)} already finished, {len(todo)} to label')
+          f'{len(mine)} keyframes, {finished} already finished, {len(todo)} to label')
     if not todo:
         return 0
     pipeline = DenseLabelPipeline(config)

@@ -27,8 +27,11 @@ class DenseLabelConfig:
     mesh; `fill_radius` (voxels) keeps only mesh voxels that close to a voxel holding a real point
     (no invented surfaces far from data); `downsample` the voxel size that thins the fused cloud before
     normals/Poisson; `scene_mesh` reconstructs the static world once per sequence and crops it per
-    keyframe instead of once per keyframe (faster). Objects get their own surface once per sequence,
-    in their box frame, when they gathered `object_mesh_min_points` points.
+    keyframe instead of once per keyframe (faster). With `object_meshes` objects get their own
+    surface once per sequence, in their box frame, when they gathered `object_mesh_min_points`
+    points (off by default: closed Poisson surfaces of sparse objects overfill them, see
+    BENCHMARKS.md).
+    `fill_objects` makes each box's object solid between its lowest and highest voxel per column.
     Semantics: `knn_k` nearest labelled points vote within `knn_max_distance`.
     Masks: `lidar_mask_window` keyframes on each side whose rays are cast for `mask_lidar`;
     `ray_step` the marching step; `camera_mask_stride` the pixel stride of the camera depth buffer."""
@@ -43,6 +46,7 @@ class DenseLabelConfig:
     poisson: bool = True
     poisson_cell: float = 0.2
     max_poisson_depth: int = 11
+    object_meshes: bool = False
     object_mesh_min_points: int = 500
     density_quantile: float = 0.02
     mesh_spacing: float = 0.15
@@ -51,6 +55,7 @@ class DenseLabelConfig:
     normal_radius: float = 1.0
     normal_max_nn: int = 20
     scene_mesh: bool = True
+    fill_objects: bool = True
     knn_k: int = 5
     knn_max_distance: float = 1.0
     lidar_mask_window: int = 3

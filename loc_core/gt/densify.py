@@ -116,3 +116,38 @@ def batched_surface_points(clouds: list, gap: float = 3.0, **surface_kwargs) -> 
     cell = np.floor(samples[:, :2] / pitch + 0.5).astype(np.int64)
     owner = np.where((cell >= 0).all(axis=1) & (cell[:, 0] < columns), cell[:, 1] * columns + cell[:, 0], -1)
     return [samples[owner == i] - offsets[i] for i in range(len(clouds))]
+
+
+def fill_object_columns(grid: VoxelGrid, semantics, boxes) -> int:
+    """Make objects solid, in place: inside each box (ego frame, no margin), every voxel column
+    holding voxels of the box's class is filled with that class from the object's lowest such
+    voxel up to the column's highest (LiDAR sees an object's shell, mostly from above and the
+    sides; Occ3D objects are solid). `semantics` (X,Y,Z) uint8. Returns the voxels changed."""
+    changed = 0
+    corners = boxes.corners()
+    for k in range(len(boxes)):
+        index = _voxels_in_box(grid, boxes, k, corners[k])
+        if len(index) == 0:
+            continue
+        labels = semantics[tuple(index.T)]
+        is_object = labels == boxes.class_ids[k]
+        if not is_object.any():
+            continue
+        column = index[:, 0] * grid.shape[1] + index[:, 1]
+        keys, slot = np.unique(column, return_inverse=True)
+        highest = np.full(len(keys), -1)
+        np.maximum.at(highest, slot[is_object], index[is_object, 2])
+        fill = (index[:, 2] >= index[is_object, 2].min()) & (index[:, 2] <= highest[slot]) & ~is_object
+        semantics[tuple(index[fill].T)] = boxes.class_ids[k]
+        changed += int(fill.sum())
+    return changed
+
+
+def _voxels_in_box(grid: VoxelGrid, boxes, k: int, corners) -> np.ndarray:
+    """(n,3) int64 indices of the grid voxels whose centre lies inside box k."""
+    lower = np.clip(grid.point_to_index(corners.min(axis=0)[None])[0], 0, np.array(grid.shape) - 1)
+    upper = np.clip(grid.point_to_index(corners.max(axis=0)[None])[0], 0, np.array(grid.shape) - 1)
+    axes = [np.arange(lo, hi + 1) for lo, hi in zip(lower, upper)]
+    index = np.stack(np.meshgrid(*axes, indexing='ij'), axis=-1).reshape(-1, 3)
+    inside = boxes.subset([k]).contains(grid.index_to_center(index))[0]
+    return index[inside]

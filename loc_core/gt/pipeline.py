@@ -1,8 +1,8 @@
 """`DenseLabelPipeline`: a time-ordered sequence of Frames -> Occ3D labels per keyframe.
 
 Per keyframe, in its ego frame: fused static + object points (`fusion`), their voxels united with
-a Poisson surface (`densify`), semantics by KNN vote (`semantics`), `mask_lidar` by ray casting and
-`mask_camera` by depth buffers (`masks`). Semantics are 17 (free) where nothing is occupied,
+a Poisson surface (`densify`), semantics by KNN vote (`semantics`), objects made solid inside their
+boxes, `mask_lidar` by ray casting and `mask_camera` by depth buffers (`masks`). Semantics are 17 (free) where nothing is occupied,
 0-16 where the vote found a label, 255 on occupied voxels no labelled point is near."""
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from loc_core.data.occ3d_io import Occ3DLabels
 from loc_core.data.vocabulary import FREE_ID
 from loc_core.geometry.transforms import apply_transform, invert
 from loc_core.gt.config import DenseLabelConfig
-from loc_core.gt.densify import batched_surface_points, occupied_voxels, surface_points
+from loc_core.gt.densify import batched_surface_points, fill_object_columns, occupied_voxels, surface_points
 from loc_core.gt.fusion import FusedSequence, PointSet, fuse_sequence
 from loc_core.gt.masks import camera_mask, lidar_mask, unique_rays
 from loc_core.gt.semantics import LabelVoter
@@ -71,12 +71,10 @@ class DenseLabelPipeline:
         prepared = PreparedSequence(frames, fused, timings_s=timings)
         if not self.config.poisson:
             return prepared
-        start = time.perf_counter()
-        meshed = [key for key, points in fused.objects.items() if len(points) >= self.config.object_mesh_min_points]
-        surfaces = batched_surface_points([(fused.objects[key].points, fused.objects[key].origins) for key in meshed],
-                                          **self._surface_settings())
-        prepared.object_surfaces = dict(zip(meshed, surfaces))
-        timings['object_meshes'] = time.perf_counter() - start
+        if self.config.object_meshes:
+            start = time.perf_counter()
+            prepared.object_surfaces = self._object_surfaces(fused)
+            timings['object_meshes'] = time.perf_counter() - start
         if self.config.scene_mesh and len(fused.static):
             start = time.perf_counter()
             prepared.scene_surface = self._surface(self._near_keyframes(fused, keyframe_indices(frames)))
@@ -110,6 +108,10 @@ class DenseLabelPipeline:
         occupied = occupied_voxels(self.grid, points.points, surface, cfg.fill_radius)
         times['densify'], clock = _lap(clock)
         semantics = self._semantics(points, occupied)
+        boxes = prepared.fused.boxes[index]
+        if cfg.fill_objects and boxes is not None and len(boxes):
+            result.stats['object_fill_voxels'] = fill_object_columns(self.grid, semantics, boxes)
+            occupied = semantics != FREE_ID
         times['semantics'], clock = _lap(clock)
         seen_lidar = self._lidar_mask(static, objects, index) | occupied
         times['mask_lidar'], clock = _lap(clock)
@@ -127,6 +129,12 @@ class DenseLabelPipeline:
         if self.config.window is None:
             return np.arange(count)
         return np.arange(max(0, index - self.config.window), min(count, index + self.config.window + 1))
+
+    def _object_surfaces(self, fused: FusedSequence) -> dict:
+        """instance id -> (M,3) Poisson samples in its box frame, for objects with enough points."""
+        meshed = [key for key, points in fused.objects.items() if len(points) >= self.config.object_mesh_min_points]
+        clouds = [(fused.objects[key].points, fused.objects[key].origins) for key in meshed]
+        return dict(zip(meshed, batched_surface_points(clouds, **self._surface_settings())))
 
     def _surface_settings(self) -> dict:
         cfg = self.config

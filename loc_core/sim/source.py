@@ -22,6 +22,7 @@ from loc_core.sim.town import build_town
 
 BASE_TIME_NS = 1_600_000_000 * 10**9  # the first frame of every sequence, like a nuScenes epoch time
 BOX_RANGE = 70.0  # boxes are given for objects whose centre is this close to the ego, metres
+_VISIBILITY_CACHE: dict = {}  # (grid, camera config) -> CameraVisibility, one entry
 
 
 class SyntheticSource:
@@ -37,7 +38,6 @@ class SyntheticSource:
         if not isinstance(self.config, SimConfig):
             raise TypeError(f'config must be a SimConfig, got {type(self.config).__name__}')
         self.world = World(build_town(self.seed, self.num_frames, self.config))
-        self._visibility = None
         self._box_local = [_box_in_object(o.asset.parts) for o in self.world.town.objects]
 
     @staticmethod
@@ -112,10 +112,12 @@ class SyntheticSource:
                      np.array([self.instance_token(i) for i in idx]), velocities)
 
     def _camera_mask(self, images) -> np.ndarray:
-        if self._visibility is None:
+        key = (self.config.grid, self.config.camera)
+        if key not in _VISIBILITY_CACHE:  # the rig and the grid fix it: shared by all sources
             rig = [(im.name, im.intrinsics, im.cam_to_ego, (im.image.shape[1], im.image.shape[0])) for im in images]
-            self._visibility = CameraVisibility(self.config.grid, rig)
-        return self._visibility.mask([im.depth for im in images])
+            _VISIBILITY_CACHE.clear()
+            _VISIBILITY_CACHE[key] = CameraVisibility(self.config.grid, rig)
+        return _VISIBILITY_CACHE[key].mask([im.depth for im in images])
 
 
 def _box_in_object(parts: np.ndarray) -> tuple[tuple, np.ndarray]:
