@@ -22,7 +22,8 @@ from loc_ros import parameters as P
 from loc_ros.conversions import InputError, stamp_to_ns
 from loc_ros.diagnostics import PipelineStats, ThrottledLog, diagnostic_array
 from loc_ros.frame_builder import build_frame, is_compressed_topic
-from loc_ros.predictor_backend import StartupError, apply_thresholds, load_predictor, push_thresholds
+from loc_ros.predictor_backend import (StartupError, apply_thresholds, load_predictor, model_thresholds,
+                                       push_thresholds)
 from loc_ros.publishing import OutputPublishers
 from loc_ros.sync import ApproximateSynchronizer
 from loc_ros.worker import LatestSlot, Worker
@@ -53,12 +54,15 @@ class LocNode(Node):
         self.stats = PipelineStats()
         self.log = ThrottledLog(self.get_logger(), period_s=3.0)
         self._prompts = self.settings['prompts']
-        self._thresholds = (self.settings['unknown_threshold'], self.settings['score_threshold'])
         if predictor is None:
             predictor = load_predictor(self.settings, self.get_logger())
         else:
             predictor.set_prompts(list(self._prompts), P.prompt_class_ids(self._prompts))
         self.predictor = predictor
+        model_defaults = model_thresholds(predictor)
+        thresholds = P.declare_all(self, P.MODEL_DEFAULTED, model_defaults)
+        self.settings.update(thresholds)
+        self._thresholds = (thresholds['unknown_threshold'], thresholds['score_threshold'])
         self._thresholds_in_model = push_thresholds(predictor, *self._thresholds)
         model_image_size = getattr(getattr(predictor, 'model', None), 'image_size', None)
         self._decode_size = None if self.settings['decode_full_resolution'] else model_image_size
