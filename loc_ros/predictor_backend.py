@@ -58,7 +58,8 @@ def _base_config(settings: dict):
 
 def model_config(settings: dict):
     """loc_core LocConfig: the base config (see `_base_config`) with the node's prompts (+ their
-    Occ3D ids), device, checkpoint and prompt templates (when given) on top. Thresholds stay the
+    Occ3D ids), device, checkpoint and prompt templates (when given) on top, and no per-voxel
+    features (none of the node's outputs carries them). Thresholds stay the
     base config's: the node declares its threshold parameters from the loaded model."""
     try:
         from loc_core.config import ConfigError
@@ -71,7 +72,8 @@ def model_config(settings: dict):
         config = _base_config(settings)
         inference = replace(config.inference, prompts=tuple(settings['prompts']),
                             class_ids=prompt_class_ids(settings['prompts']),
-                            device=settings.get('device', 'cpu'), checkpoint=settings.get('checkpoint', ''))
+                            device=settings.get('device', 'cpu'), checkpoint=settings.get('checkpoint', ''),
+                            return_features=False)  # no output carries the (M,D) voxel features
         text = config.text
         if settings.get('prompt_templates'):
             text = replace(text, templates=tuple(settings['prompt_templates']))

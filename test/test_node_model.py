@@ -54,6 +54,7 @@ def test_real_predictor_serves_frames_and_follows_prompt_changes(tmp_path):
         assert node._decode_size == node.predictor.model.image_size  # JPEGs decoded for the model input
         inference = node.predictor.config.inference
         assert inference.occupancy_threshold == 0.05  # the override reached the model
+        assert inference.return_features is False  # the node publishes no voxel features
         assert node.get_parameter('unknown_threshold').value == pytest.approx(inference.unknown_threshold)
         harness.publish(frame_to_messages(frames[0], calibration, frames[0].timestamp_ns))
         harness.wait_for('markers', timeout=60)  # markers go out last
