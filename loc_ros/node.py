@@ -171,7 +171,7 @@ class LocNode(Node):
         if not self._thresholds_in_model:
             result = apply_thresholds(result, *self._thresholds)
         stages['predict'], start = (time.monotonic() - start) * 1e3, time.monotonic()
-        grid_published = self.outputs.publish_result(result)
+        grid_published = self.outputs.publish_result(result, update_legend=tuple(result.prompts) == self._prompts)
         done = time.monotonic()
         stages['publish'] = (done - start) * 1e3
         self.stats.latency((grid_published - received) * 1e3, stages)
