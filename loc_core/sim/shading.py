@@ -23,7 +23,7 @@ def lattice_noise(points: np.ndarray, cells_per_metre: float) -> np.ndarray:
     return NOISE_TABLE[cells[:, 0], cells[:, 1], cells[:, 2]]
 
 
-def _lane_markings(points, layout) -> np.ndarray:
+def lane_markings(points, layout) -> np.ndarray:
     """(N,3) town-frame road points -> (N,) bool: on a painted line of the main road."""
     y, x = points[:, 1], points[:, 0]
     on_main = np.abs(y) < layout.lanes * LANE_WIDTH + 0.2
@@ -67,7 +67,7 @@ def _surface_colour(world, dirs, points, normals, objects, classes, materials, d
     ground = ~is_obj
     albedo[ground] = CLASS_ALBEDO[classes[ground]]
     road = np.flatnonzero(ground & (classes == DRIVEABLE))
-    albedo[road[_lane_markings(points[road], world.town.layout)]] = 0.92
+    albedo[road[lane_markings(points[road], world.town.layout)]] = 0.92
     walls = np.flatnonzero(is_obj & (classes == MANMADE))
     albedo[walls[_windows(points[walls], normals[walls])]] *= np.array([0.35, 0.45, 0.6], dtype=np.float32)
     if config.texture_noise > 0:
