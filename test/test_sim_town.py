@@ -145,3 +145,9 @@ def test_many_seeds_build_valid_towns(config):
         assert all(np.isfinite([o.x, o.y, o.yaw, o.speed]).all() for o in town.objects)
     frame = SyntheticSource(130, 3, config).frame(2)
     assert len(frame.points) > 10_000 and frame.occupancy.semantics.shape == (200, 200, 16)
+
+
+def test_towns_with_a_sliver_of_parking_lot_build():
+    """Seed 1004 has a parking block shorter than its walkway needs; it used to crash."""
+    town = build_town(1004, 16, SimConfig())
+    assert town.objects

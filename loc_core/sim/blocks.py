@@ -139,6 +139,8 @@ def _parking(block: Block):
         block.add(str(name), u + 6.0, 27.0, yaw_local=float(rng.choice([0.0, np.pi])))
         u += 15.0
     for _ in range(int(rng.poisson(1.5 * block.config.pedestrian_density))):
+        if block.length <= 4.0:  # no walkway on a sliver of a lot
+            break
         block.add('pedestrian', rng.uniform(2.0, block.length - 2.0), 10.0 + rng.uniform(-1.5, 1.5),
                   yaw_local=rng.uniform(-np.pi, np.pi))
     block.add('fence', block.length / 2, 33.0, parts=fence_parts(block.length - 2.0, 2.0))
