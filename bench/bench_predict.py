@@ -3,8 +3,11 @@
 Usage: .venv/bin/python bench/bench_predict.py [--source synthetic|nuscenes] [--frames 10] [--repeats 3]
        [--checkpoint PATH] [--device cpu|cuda] [--no-features]
 Prints p50/p95 wall time per predict call (after a warm-up that builds the per-calibration tables),
-the mean of each stage, and the mean number of occupied voxels."""
+p50 of the process CPU time per call (robust to other load on a shared machine; with --threads 1 it
+is the single-core compute time), the mean of each stage, the mean number of occupied voxels and
+the 1-minute load average during the run."""
 import argparse
+import os
 import time
 
 import numpy as np
@@ -43,14 +46,15 @@ def main():
     frames = load_frames(args.source, args.frames)
     predictor.predict(frames[0])
     predictor.predict(frames[0])  # warm-up: a rig seen twice gets its projection tables
-    times, stages, occupied = [], {}, []
+    times, cpu, stages, occupied = [], [], {}, []
     for _ in range(args.repeats):
         for frame in frames:
             if args.device.startswith('cuda'):
                 torch.cuda.synchronize()
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             result = predictor.predict(frame, with_features=not args.no_features)
             times.append((time.perf_counter() - start) * 1e3)
+            cpu.append((time.process_time() - start_cpu) * 1e3)
             occupied.append(len(result.occupied_indices))
             for key, value in result.timings_ms.items():
                 stages.setdefault(key, []).append(value)
@@ -59,7 +63,8 @@ def main():
     print(f'predict {args.source} ({len(frames)} frames x {args.repeats}, device {args.device}, '
           f'{torch.get_num_threads()} threads, features {"off" if args.no_features else "on"}, '
           f'checkpoint {predictor.checkpoint_path}): p50 {np.percentile(ms, 50):.1f} ms, '
-          f'p95 {np.percentile(ms, 95):.1f} ms; stages ms: {stage_text}; occupied voxels {np.mean(occupied):.0f}')
+          f'p95 {np.percentile(ms, 95):.1f} ms; CPU time p50 {np.percentile(cpu, 50):.1f} ms; stages ms: {stage_text}; '
+          f'occupied voxels {np.mean(occupied):.0f}; load average {os.getloadavg()[0]:.1f}')
 
 
 if __name__ == '__main__':

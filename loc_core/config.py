@@ -112,7 +112,8 @@ class InferenceConfig:
 class TrainConfig:
     """Training. `mode` 'supervised' (DCL + CE on dense labels) or 'self_supervised' (distillation of
     open_clip pixel features, no semantic labels); `semantic_loss` 'dcl' or 'cosine' (direct feature
-    regression onto the class text embedding, the ablation). Loss weights scale each term."""
+    regression onto the class text embedding, the ablation). Loss weights scale each term; `w_align`
+    adds that cosine regression to DCL, keeping features near the text manifold (synonyms, unknowns)."""
 
     mode: str = 'supervised'
     semantic_loss: str = 'dcl'
@@ -127,6 +128,7 @@ class TrainConfig:
     w_geometry: float = 1.0
     w_dcl: float = 1.0
     w_ce: float = 0.5
+    w_align: float = 0.0
     w_distill: float = 1.0
     teacher_model: str = 'ViT-B-32'
     teacher_pretrained: str = ''

@@ -7,7 +7,8 @@ from loc_core.data.frame import CameraView, Frame
 from loc_core.geometry.transforms import yaw_transform
 from loc_core.geometry.voxel_grid import VoxelGrid
 from loc_core.gt.config import DenseLabelConfig
-from loc_core.gt.densify import batched_surface_points, fill_object_columns, occupied_voxels, surface_points
+from loc_core.gt.densify import (batched_surface_points, fill_object_columns, occupied_voxels, surface_points,
+                                 thicken_surfaces)
 from loc_core.gt.fusion import box_membership, fuse_sequence
 from loc_core.gt.masks import camera_mask, lidar_mask
 from loc_core.gt.semantics import LabelVoter
@@ -130,3 +131,26 @@ def test_object_columns_are_filled_solid_inside_their_box_only():
     changed = fill_object_columns(GRID, semantics, box)
     assert changed == z_high - z_low and np.all(semantics[x, y, z_low:z_high + 1] == 4)
     assert semantics[x, y, z_low - 1] == 17 and np.all(semantics[x, y - 20, z_low:z_high] == 11)
+
+
+def test_whole_box_fill_covers_the_box_above_the_objects_lowest_voxel():
+    semantics = np.full(GRID.shape, 17, np.uint8)
+    box = Boxes(yaw_transform(10.2, 10.2, 1.0, 0.0)[None], [[2.0, 4.0, 2.0]], [4], ['car'])
+    x, y = GRID.point_to_index([[10.1, 10.1, 0.0]])[0, :2]
+    z_low = GRID.point_to_index([[0, 0, 0.3]])[0, 2]
+    semantics[x, y, z_low] = 4
+    fill_object_columns(GRID, semantics, box, whole_box=True)
+    filled = np.argwhere(semantics == 4)
+    assert filled[:, 2].min() == z_low and filled[:, 2].max() == GRID.point_to_index([[0, 0, 1.99]])[0, 2]
+    assert len(np.unique(filled[:, 0])) == 10 + 1 and len(np.unique(filled[:, 1])) == 5 + 1  # 4 x 2 m + half voxels
+    empty = np.full(GRID.shape, 17, np.uint8)
+    assert fill_object_columns(GRID, empty, box, whole_box=True) == 0  # no evidence, no object
+
+
+def test_thickening_fills_behind_surfaces_as_seen_from_the_sensor():
+    semantics = np.full(GRID.shape, 17, np.uint8)
+    wall = GRID.point_to_index([[10.1, 0.1, 1.0]])[0]
+    semantics[tuple(wall)] = 15
+    assert thicken_surfaces(GRID, semantics, origin=[0, 0, 1.0], steps=2) == 2
+    assert semantics[wall[0] + 1, wall[1], wall[2]] == 15 and semantics[wall[0] + 2, wall[1], wall[2]] == 15
+    assert semantics[wall[0] - 1, wall[1], wall[2]] == 17  # nothing in front of the surface

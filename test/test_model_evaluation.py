@@ -89,3 +89,31 @@ def test_loc_eval_json_on_synthetic_frames(tmp_path, capsys):
     assert set(report['open_set']) == {'auroc', 'fpr95', 'novel_voxels', 'known_voxels'}
     assert main(['--checkpoint', str(tmp_path / 'missing.safetensors'), '--synthetic-seeds', '3']) == 2
     assert main(['--checkpoint', str(path)]) == 2  # no data source
+
+
+def test_homogenisation_meter_separates_collapsed_from_distinct_features():
+    from loc_core.data.occ3d_io import Occ3DLabels
+    from loc_core.evaluation.homogenisation import HomogenisationMeter
+    from loc_core.inference.result import OccupancyResult
+
+    semantics = np.full((4, 4, 2), 17, np.uint8)
+    semantics[:2, :, 0] = 4
+    semantics[2:, :, 0] = 11
+    labels = Occ3DLabels(semantics, np.ones_like(semantics), np.ones_like(semantics))
+    occupied = np.argwhere(semantics != 17)
+    classes = semantics[tuple(occupied.T)]
+
+    def measure(features):
+        meter = HomogenisationMeter()
+        result = OccupancyResult(labels=np.where(semantics == 17, 255, 0).astype(np.uint8),
+                                 occupancy=np.zeros(semantics.shape, np.float32),
+                                 scores=np.zeros(semantics.shape, np.float32), occupied_indices=occupied,
+                                 features=features, prompts=('a',), class_ids=np.array([0]))
+        meter.add(result, labels)
+        return meter.summary()
+
+    distinct = measure(np.where(classes[:, None] == 4, [1.0, 0.0], [0.0, 1.0]).astype(np.float32))
+    collapsed = measure(np.tile(np.float32([[1.0, 0.0]]), (len(occupied), 1)))
+    assert distinct['inter_class_cosine'] == pytest.approx(0.0) and distinct['classes'] == 2
+    assert collapsed['inter_class_cosine'] == pytest.approx(1.0)
+    assert distinct['intra_class_cosine'] == pytest.approx(1.0)

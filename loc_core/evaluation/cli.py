@@ -28,6 +28,8 @@ def parse_args(argv=None):
     parser.add_argument('--max-frames', type=int)
     parser.add_argument('--unknown-threshold', type=float, help='override inference.unknown_threshold')
     parser.add_argument('--prompt-sets', default='standard,synonyms,renamed')
+    parser.add_argument('--homogenisation', action='store_true',
+                        help='also measure the mean cosine of voxel features across / within classes')
     parser.add_argument('--json', action='store_true', help='print the metrics as one JSON object')
     return parser.parse_args(argv)
 
@@ -60,7 +62,7 @@ def main(argv=None) -> int:
             frames = synthetic_frames(parse_seeds(args.synthetic_seeds), args.frames_per_seed)
         else:
             frames = nuscenes_frames(args.nuscenes_dataroot, args.nuscenes_version, args.labels_dir)
-        report = evaluate(predictor, frames, sets, args.max_frames)
+        report = evaluate(predictor, frames, sets, args.max_frames, args.homogenisation)
     except (ConfigError, CheckpointError, ValueError, RuntimeError, OSError) as exc:
         print(f'loc-eval: {exc}', file=sys.stderr)
         return 2
@@ -79,6 +81,9 @@ def print_report(report: dict, sets) -> None:
         print(f'{name:10s} mIoU {r["miou"]:6.2f}  geometry IoU {r["geometry_iou"]:6.2f}  ({r["frames"]} frames)')
     o = report['open_set']
     print(f'open set   AUROC {o["auroc"]}  FPR@95 {o["fpr95"]}  ({o["novel_voxels"]} novel / {o["known_voxels"]} known voxels)')
+    if 'homogenisation' in report:
+        h = report['homogenisation']
+        print(f'features   inter-class cosine {h["inter_class_cosine"]}  intra-class cosine {h["intra_class_cosine"]}')
 
 
 if __name__ == '__main__':

@@ -31,7 +31,9 @@ class DenseLabelConfig:
     surface once per sequence, in their box frame, when they gathered `object_mesh_min_points`
     points (off by default: closed Poisson surfaces of sparse objects overfill them, see
     BENCHMARKS.md).
-    `fill_objects` makes each box's object solid between its lowest and highest voxel per column.
+    `fill_objects` makes each box's object solid between its lowest and highest voxel per column
+    (`fill_whole_boxes`: every column of the box up to its top);
+    `thicken` gives every surface that many voxels of depth behind it, seen from the LiDAR.
     Semantics: `knn_k` nearest labelled points vote within `knn_max_distance`.
     Masks: `lidar_mask_window` keyframes on each side whose rays are cast for `mask_lidar`;
     `ray_step` the marching step; `camera_mask_stride` the pixel stride of the camera depth buffer."""
@@ -45,17 +47,19 @@ class DenseLabelConfig:
     min_points: int = 10
     poisson: bool = True
     poisson_cell: float = 0.2
-    max_poisson_depth: int = 11
+    max_poisson_depth: int = 10
     object_meshes: bool = False
     object_mesh_min_points: int = 500
     density_quantile: float = 0.02
     mesh_spacing: float = 0.15
-    fill_radius: int = 2
+    fill_radius: int = 1
     downsample: float = 0.2
     normal_radius: float = 1.0
     normal_max_nn: int = 20
     scene_mesh: bool = True
     fill_objects: bool = True
+    fill_whole_boxes: bool = True
+    thicken: int = 1
     knn_k: int = 5
     knn_max_distance: float = 1.0
     lidar_mask_window: int = 3
@@ -82,6 +86,7 @@ class DenseLabelConfig:
             'downsample': self.downsample >= 0,
             'normal_radius': self.normal_radius > 0,
             'normal_max_nn': self.normal_max_nn >= 3,
+            'thicken': self.thicken >= 0,
             'knn_k': self.knn_k >= 1,
             'knn_max_distance': self.knn_max_distance > 0,
             'lidar_mask_window': self.lidar_mask_window >= 0,

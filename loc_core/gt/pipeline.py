@@ -19,7 +19,8 @@ from loc_core.data.occ3d_io import Occ3DLabels
 from loc_core.data.vocabulary import FREE_ID
 from loc_core.geometry.transforms import apply_transform, invert
 from loc_core.gt.config import DenseLabelConfig
-from loc_core.gt.densify import batched_surface_points, fill_object_columns, occupied_voxels, surface_points
+from loc_core.gt.densify import (batched_surface_points, fill_object_columns, occupied_voxels, surface_points,
+                                 thicken_surfaces)
 from loc_core.gt.fusion import FusedSequence, PointSet, fuse_sequence
 from loc_core.gt.masks import camera_mask, lidar_mask, unique_rays
 from loc_core.gt.semantics import LabelVoter
@@ -110,8 +111,10 @@ class DenseLabelPipeline:
         semantics = self._semantics(points, occupied)
         boxes = prepared.fused.boxes[index]
         if cfg.fill_objects and boxes is not None and len(boxes):
-            result.stats['object_fill_voxels'] = fill_object_columns(self.grid, semantics, boxes)
-            occupied = semantics != FREE_ID
+            result.stats['object_fill_voxels'] = fill_object_columns(self.grid, semantics, boxes, cfg.fill_whole_boxes)
+        result.stats['thickened_voxels'] = thicken_surfaces(self.grid, semantics, frame.lidar_to_ego[:3, 3],
+                                                            cfg.thicken)
+        occupied = semantics != FREE_ID
         times['semantics'], clock = _lap(clock)
         seen_lidar = self._lidar_mask(static, objects, index) | occupied
         times['mask_lidar'], clock = _lap(clock)

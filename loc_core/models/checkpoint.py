@@ -44,6 +44,7 @@ def save_checkpoint(path, model: LocNetwork, config: LocConfig, step: int, text_
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; checkpoints are shared artefacts
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -109,6 +109,8 @@ class Trainer:
             elif cfg.semantic_loss == 'dcl':
                 frame_terms['dcl'] = cfg.w_dcl * dense_contrastive_loss(feats, self.text, target.classes,
                                                                         cfg.temperature, cfg.class_balance)
+                if cfg.w_align > 0:
+                    frame_terms['align'] = cfg.w_align * cosine_regression_loss(feats, self.text[target.classes])
             else:
                 frame_terms['cosine'] = cfg.w_dcl * cosine_regression_loss(feats, self.text[target.classes])
             if cfg.mode == 'supervised' and cfg.w_ce > 0:
