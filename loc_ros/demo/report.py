@@ -80,8 +80,8 @@ class PhaseScore:
     def summary(self) -> dict:
         out = {'frames': self.frames, 'prompts': self.prompts}
         if self.frames:
-            out['miou'] = round(100 * self.metrics.miou(), 2)
-            out['geometry_iou'] = round(100 * self.metrics.geometry_iou(), 2)
+            out['miou'] = round(self.metrics.miou(), 2)
+            out['geometry_iou'] = round(self.metrics.geometry_iou(), 2)
         if self.unknown_scores:
             s, v = np.concatenate(self.unknown_scores), np.concatenate(self.is_novel)
             if v.any() and (~v).any():

@@ -49,9 +49,11 @@ def start_node(calibration: Path, checkpoint: str, log_path: Path, env: dict) ->
     """loc_node as a child process. Inputs are taken reliably: a ~0.7 MB PointCloud2 between two
     processes is fragmented, and best-effort delivery (the sensor_data default) tends to lose it."""
     command = [sys.executable, '-m', 'loc_ros.node_main', '--ros-args', '-r', f'__node:={NODE_NAME}',
-               '-p', f'calibration_file:={calibration}', '-p', f'checkpoint:={checkpoint}',
+               '-p', f'calibration_file:={calibration}',
                '-p', 'sync_slop_s:=0.1', '-p', 'input_qos:=reliable',
                '-p', 'sync_max_wait_s:=1.0']
+    if checkpoint:  # empty: the node's default, the shipped demo checkpoint
+        command += ['-p', f'checkpoint:={checkpoint}']
     log = open(log_path, 'w')
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 
