@@ -82,7 +82,7 @@ class InferenceConfig:
     occupancy_threshold: float = 0.5
     unknown_threshold: float = 0.0
     device: str = 'cpu'
-    num_threads: int = 2
+    num_threads: int = 1
     checkpoint: str = ''
     return_features: bool = True
 

@@ -29,14 +29,22 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def synthetic_frames(seeds, frames_per_seed: int):
-    """Frames of the synthetic world (loc_core.sim), `frames_per_seed` per seed."""
+def synthetic_frames(seeds, frames_per_seed: int, skipped: list | None = None):
+    """Frames of the synthetic world (loc_core.sim), `frames_per_seed` per seed. A seed whose town
+    cannot be built is logged, appended to `skipped` and left out."""
     try:
         from loc_core.sim.source import SyntheticSource
     except ImportError as exc:
         raise RuntimeError('the synthetic world (loc_core.sim) is not available in this installation') from exc
     for seed in seeds:
-        yield from SyntheticSource(seed, frames_per_seed)
+        try:
+            source = SyntheticSource(seed, frames_per_seed)
+        except ValueError as exc:
+            log.warning('synthetic seed %d skipped: its town cannot be built (%s)', seed, exc)
+            if skipped is not None:
+                skipped.append(seed)
+            continue
+        yield from source
 
 
 def find_labels(labels_dir: Path, frame) -> Path | None:
