@@ -15,15 +15,16 @@ from loc_core.gt.config import DenseLabelConfig
 from loc_core.gt.pipeline import DenseLabelPipeline
 from loc_core.gt.quality import confusion, geometry_iou, mean_iou
 
-BARE = dict(fill_objects=False, thicken=0)  # no object fill, no surface thickening
+BARE = dict(fill_objects=False, thicken=0, ground_fill_radius=0.0)  # no solids, no ground gap fill
 STAGES = (
     ('single frame, raw points', dict(BARE, window=0, poisson=False, dynamic_objects=False)),
     ('multi-frame, raw points', dict(BARE, poisson=False, dynamic_objects=False)),
     ('multi-frame + Poisson', dict(BARE, dynamic_objects=False)),
     ('multi-frame + dynamic objects, raw points', dict(BARE, poisson=False)),
     ('multi-frame + Poisson + dynamic objects', dict(BARE)),
-    ('+ solid objects (box fill)', dict(thicken=0)),
-    ('+ surface thickening (default)', dict()),
+    ('+ solid objects (box fill)', dict(thicken=0, ground_fill_radius=0.0)),
+    ('+ surface thickening', dict(ground_fill_radius=0.0)),
+    ('+ ground gap fill (default)', dict()),
     ('default, raw points (no Poisson)', dict(poisson=False)),
     ('default + per-object Poisson meshes', dict(object_meshes=True)),
     ('default, per-keyframe mesh instead of scene mesh', dict(scene_mesh=False)),
