@@ -31,13 +31,16 @@ def _voxel_labels(source, frame):
 
 
 def test_lidar_points_fall_in_voxels_of_their_class(frames):
+    agree, counts = [], []
     for source, index, frame in frames:
         keep, _, voxel = _voxel_labels(source, frame)
         assert keep.sum() > 15_000
-        agree = np.mean(voxel == frame.point_labels[keep])
-        occupied = np.mean(voxel != FREE_ID)
-        assert agree >= 0.97, (source.seed, index, agree)
-        assert occupied >= 0.99, (source.seed, index, occupied)
+        agree.append(np.mean(voxel == frame.point_labels[keep]))
+        counts.append(keep.sum())
+        assert np.mean(voxel != FREE_ID) >= 0.99, (source.seed, index)
+    # the misses are mixed voxels at the ground (kerbs, wheels): one label per voxel
+    assert np.dot(agree, counts) / np.sum(counts) >= 0.97, agree
+    assert min(agree) >= 0.96, agree
 
 
 def test_every_voxel_hit_by_lidar_is_in_mask_lidar(frames):
@@ -50,8 +53,10 @@ def test_every_voxel_hit_by_lidar_is_in_mask_lidar(frames):
         assert set(np.unique(occ.mask_lidar)) <= {0, 1} and set(np.unique(occ.mask_camera)) <= {0, 1}
 
 
-def _camera_agreement(frame, depths=None):
-    agree = total = 0
+def _camera_agreement(frame, depths=None, grid=None):
+    """Share of projected LiDAR points whose label the pixel repeats; with `depths`, only points
+    the camera itself sees, and then also the share of those whose voxel is in mask_camera."""
+    agree = total = in_mask = in_grid = 0
     pts = frame.points_ego()
     for c, cam in enumerate(frame.cameras):
         pixels, depth, visible = project_to_camera(pts, invert(cam.cam_to_ego), cam.intrinsics, cam.image_size)
@@ -60,9 +65,13 @@ def _camera_agreement(frame, depths=None):
         if depths is not None:  # only points the camera itself sees (not hidden by parallax)
             seen = np.abs(depths[c][uv[:, 1], uv[:, 0]] - depth[visible]) < 0.3
             match = match[seen]
+            seen_pts = pts[visible][seen]
+            idx = grid.point_to_index(seen_pts[grid.in_range(seen_pts)])
+            in_mask += frame.occupancy.mask_camera[idx[:, 0], idx[:, 1], idx[:, 2]].sum()
+            in_grid += len(idx)
         agree += match.sum()
         total += len(match)
-    return agree / total, total
+    return (agree / total, total) if depths is None else (agree / total, total, in_mask / in_grid)
 
 
 def test_camera_pixel_labels_agree_with_projected_lidar_labels(frames):
@@ -77,13 +86,14 @@ def test_labels_agree_where_the_camera_sees_the_lidar_point(frames):
     t = index * source.config.frame_interval_s
     images = render_cameras(source.world.snapshot(t), source.world.motion.ego_to_town(t), source.config.camera)
     assert [im.name for im in images] == frame.camera_names
-    agree, total = _camera_agreement(frame, [im.depth for im in images])
+    agree, total, in_mask = _camera_agreement(frame, [im.depth for im in images], source.config.grid)
     assert total > 5000 and agree >= 0.99
+    assert in_mask >= 0.99  # mask_camera holds the voxels of what the cameras see
 
 
 def test_solid_objects_are_filled(frames):
     grid = frames[0][0].config.grid
-    checked = 0
+    checked = hidden = 0
     for _, _, frame in frames:
         boxes = frame.boxes
         big = np.flatnonzero(np.isin(boxes.class_ids, [3, 4, 10]) & grid.in_range(boxes.centers))
@@ -93,8 +103,10 @@ def test_solid_objects_are_filled(frames):
             i, j, z = grid.point_to_index(centre[None])[0]
             if grid.valid_index([[i, j, z]])[0]:
                 assert frame.occupancy.semantics[i, j, z] == boxes.class_ids[k]
+                hidden += not (frame.occupancy.mask_camera[i, j, z] or frame.occupancy.mask_lidar[i, j, z])
                 checked += 1
     assert checked >= 10
+    assert hidden >= 0.9 * checked  # no sensor sees the inside of a solid
 
 
 def test_novel_objects_keep_their_ids_in_open_semantics():

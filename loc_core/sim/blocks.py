@@ -127,7 +127,8 @@ def _parking(block: Block):
     for row_v in (4.0, 16.0):  # two rows of stalls, cars nose to the road
         for u in np.arange(2.5, block.length - 2.5, 2.7):
             if rng.random() < 0.65 * min(density, 1.4):
-                block.add('car', float(u), row_v + rng.uniform(-0.2, 0.2), yaw_local=np.pi / 2 + rng.uniform(-0.05, 0.05))
+                block.add('car', float(u), row_v + rng.uniform(-0.2, 0.2),
+                          yaw_local=np.pi / 2 + rng.uniform(-0.05, 0.05))
             elif rng.random() < 0.08:
                 block.add('clutter', float(u), row_v - 3.2)
     u = 4.0

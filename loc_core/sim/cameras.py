@@ -71,16 +71,16 @@ def render_cameras(snapshot, ego_to_town: np.ndarray, config: CameraConfig) -> l
     origins, dirs = [], []
     for _, k, cam_to_ego in rig:
         cam_to_town = compose(ego_to_town, cam_to_ego)
-        d = pixel_rays(k, w, h).reshape(-1, 3) @ cam_to_town[:3, :3].T
+        d = pixel_rays(k, w, h).reshape(-1, 3).astype(np.float32) @ cam_to_town[:3, :3].T.astype(np.float32)
         dirs.append(d)
-        origins.append(np.broadcast_to(cam_to_town[:3, 3], d.shape))
+        origins.append(np.broadcast_to(cam_to_town[:3, 3].astype(np.float32), d.shape))
     origins, dirs = np.concatenate(origins), np.concatenate(dirs)
     cast = snapshot.cast(origins, dirs)
     depth = cast['t_hit']
     hit = np.isfinite(depth)
-    points = origins + dirs * np.where(hit, depth, 0.0)[:, None]
+    points = origins + dirs * np.where(hit, depth, np.float32(0.0))[:, None]
     labels = snapshot.label(cast['part'], points)
-    distance = np.where(hit, depth, 0.0) * np.linalg.norm(dirs, axis=1)
+    distance = np.where(hit, depth, np.float32(0.0)) * np.linalg.norm(dirs, axis=1)
     rgb = shade(snapshot, dirs, points, cast['normals'], labels, hit, distance, config)
     out = []
     n = h * w

@@ -5,9 +5,8 @@ camera visibility masks.
 
 Where solids of several classes share a voxel, the later-painted class wins: ground first, then
 stuff (manmade, vegetation), then objects. Ground voxels take their column's majority ground class
-(sidewalk wherever a kerb runs through the column); in the layer holding the ground surface an
-object takes a voxel only when it covers the column's centre, so that the ground keeps columns an
-object merely grazes."""
+(sidewalk wherever a kerb runs through the column); objects standing on a sidewalk leave the
+voxels holding the ground surface to the sidewalk, of which they overlap only the top few cm."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,10 +16,14 @@ from loc_core.data.vocabulary import FREE_ID
 from loc_core.geometry.transforms import apply_transform, invert
 from loc_core.geometry.voxel_grid import VoxelGrid
 from loc_core.sim.assets import BOX, CYLINDER, SPHERE
+from loc_core.sim.cameras import pixel_rays
 from loc_core.sim.raymarch import march
 
 GROUND_TOP = 0.0  # z of the road surface, metres (sidewalk tops at 0.15 stay in the same voxel)
 SURFACE_TOLERANCE = 0.03  # solids fill voxels they come this close to (the LiDAR's range noise), metres
+SURFACE_BAND = 0.1  # parts starting higher than this above the road leave the ground's voxels, metres
+DEPTH_TOLERANCE = 0.05  # a voxel sample this far behind the rendered depth still counts as seen, metres
+HIT_STRIDE = 2  # every 2nd pixel's rendered surface point marks its voxel visible
 
 
 def semantic_occupancy(snapshot, ego_to_town: np.ndarray, grid: VoxelGrid) -> tuple[np.ndarray, np.ndarray]:
@@ -32,12 +35,14 @@ def semantic_occupancy(snapshot, ego_to_town: np.ndarray, grid: VoxelGrid) -> tu
     parts_ego = _parts_in_ego(snapshot.parts, ego_to_town)
     world = snapshot.world
     owner = snapshot.part_object
-    stuff_first = np.argsort(world.is_thing[owner], kind='stable')
+    reach = np.hypot(*parts_ego[:, 4:6].T) / 2 + SURFACE_TOLERANCE  # horizontal half-diagonal
+    near = np.all((parts_ego[:, 1:3] + reach[:, None] > grid.lower[:2])
+                  & (parts_ego[:, 1:3] - reach[:, None] < grid.upper[:2]), axis=1)
+    near &= world.paint[owner]
+    stuff_first = np.flatnonzero(near)[np.argsort(world.is_thing[owner[near]], kind='stable')]
     z_edges = grid.lower[2] + np.arange(grid.shape[2] + 1) * grid.voxel_size
     for p in stuff_first:
         obj = owner[p]
-        if not world.paint[obj]:
-            continue
         hit = _part_voxels(parts_ego[p], grid, z_edges)
         if hit is None:
             continue
@@ -64,15 +69,15 @@ def _paint_ground(semantics, snapshot, ego_to_town, grid: VoxelGrid) -> None:
     town_xy = centres @ rot.T + ego_to_town[:2, 3]
     half = grid.voxel_size / 2
     classes = snapshot.world.town.ground.column_majority(town_xy, half, rotation=rot)
-    below = np.flatnonzero(grid.lower[2] + np.arange(grid.shape[2]) * grid.voxel_size < GROUND_TOP)
+    below = np.flatnonzero(grid.lower[2] + np.arange(grid.shape[2]) * grid.voxel_size < GROUND_TOP + SURFACE_TOLERANCE)
     semantics[:, :, below] = classes.reshape(nx, ny)[:, :, None]
 
 
 def _part_voxels(part, grid: VoxelGrid, z_edges):
     """The voxels one part (in the ego frame) fills: (index region of the grid, bool mask over
     that region), or None when it misses the grid. A voxel is filled when the part, inflated by
-    SURFACE_TOLERANCE, overlaps it with positive volume; in the layer holding the ground surface
-    the part must also cover the column's centre (else the ground keeps the voxel)."""
+    SURFACE_TOLERANCE, overlaps it with positive volume; a part starting more than SURFACE_BAND
+    above the ground (objects on sidewalks) leaves the voxels holding the ground surface to it."""
     kind, cx, cy, cz, sx, sy, sz, yaw = part
     c, s = abs(np.cos(yaw)), abs(np.sin(yaw))
     tol = SURFACE_TOLERANCE
@@ -98,21 +103,17 @@ def _part_voxels(part, grid: VoxelGrid, z_edges):
         along, across = np.abs(dx * cos + dy * sin), np.abs(-dx * sin + dy * cos)
         cols = ((np.abs(dx) < half + ext_x) & (np.abs(dy) < half + ext_y)
                 & (along < hx + tol + half * (c + s)) & (across < hy + tol + half * (c + s)))
-        centre_cols = (along <= hx) & (across <= hy)
     elif kind == CYLINDER:
         gap = np.hypot(np.maximum(np.abs(dx) - half, 0), np.maximum(np.abs(dy) - half, 0))
         cols = gap < sx / 2 + tol
-        centre_cols = np.hypot(dx, dy) <= sx / 2
     if kind == SPHERE:
         gz = np.maximum(np.abs(zc - cz) - half, 0)
         gxy = np.maximum(np.abs(dx) - half, 0)[:, :, None] ** 2 + np.maximum(np.abs(dy) - half, 0)[:, :, None] ** 2
         inside = gxy + gz[None, None, :] ** 2 < (sx / 2 + tol) ** 2
-        centre = (dx ** 2)[:, :, None] + (dy ** 2)[:, :, None] + ((zc - cz) ** 2)[None, None, :] <= (sx / 2) ** 2
     else:
         inside = np.repeat(cols[:, :, None], len(k_idx), axis=2)
-        centre = np.repeat(centre_cols[:, :, None], len(k_idx), axis=2)
-    surface = (z_edges[k_idx] <= GROUND_TOP) & (z_edges[k_idx + 1] > GROUND_TOP)
-    inside[:, :, surface] &= centre[:, :, surface]
+    if cz - (hz - tol) > GROUND_TOP + SURFACE_BAND:  # raised (on a kerb): leaves the ground's voxels
+        inside[:, :, (z_edges[k_idx] <= GROUND_TOP) & (z_edges[k_idx + 1] > GROUND_TOP)] = False
     region = (slice(lo[0], hi[0] + 1), slice(lo[1], hi[1] + 1), slice(k_idx[0], k_idx[-1] + 1))
     return region, inside
 
@@ -127,35 +128,61 @@ def lidar_mask(grid: VoxelGrid, origin_ego, points_ego) -> np.ndarray:
 
 
 class CameraVisibility:
-    """`mask_camera` by depth test: a voxel is visible when its centre lies in a camera's image
-    and no nearer than that pixel's rendered depth plus half a voxel diagonal (so the voxel holding
-    the seen surface counts, voxels behind it do not). The voxel centres' pixels and depths are
-    fixed for a rig and a grid (both in the ego frame), so they are computed once."""
+    """`mask_camera` by depth test: a voxel is visible when its centre or the centre of one of
+    its faces turned towards the camera lies in a camera's image no deeper than that pixel's
+    rendered depth (+ DEPTH_TOLERANCE), or when it holds a rendered surface point (every
+    HIT_STRIDE-th pixel): voxels in front of the first surface and the voxels holding it count,
+    voxels behind it do not.
+    The sample points' pixels and depths are fixed for a rig and a grid (both in the ego frame),
+    so they are computed once."""
 
     def __init__(self, grid: VoxelGrid, rig):
         """`rig` [(name, K (3,3), cam_to_ego (4,4), (width, height))]."""
         self.grid = grid
-        self.margin = grid.voxel_size * np.sqrt(3) / 2
         centres = grid.all_centers().astype(np.float64)
-        self.views = []
+        half = grid.voxel_size / 2
+        self.views, self.rays = [], []
         for _, k, cam_to_ego, (width, height) in rig:
-            cam = apply_transform(invert(cam_to_ego), centres)
-            z = cam[:, 2]
-            with np.errstate(divide='ignore', invalid='ignore'):
-                u = k[0, 0] * cam[:, 0] / z + k[0, 2]
-                v = k[1, 1] * cam[:, 1] / z + k[1, 2]
-            seen = (z > 0.1) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
-            voxel = np.flatnonzero(seen).astype(np.int32)
-            pixel = (np.floor(v[seen]).astype(np.int64) * width + np.floor(u[seen]).astype(np.int64)).astype(np.int32)
-            self.views.append((voxel, pixel, z[seen].astype(np.float32)))
+            to_cam = invert(cam_to_ego)
+            voxels, pixels, depths = [], [], []
+            samples = [(np.arange(len(centres)), centres)]
+            for axis in range(3):  # the faces turned towards the camera
+                for sign in (1.0, -1.0):
+                    facing = np.flatnonzero((cam_to_ego[axis, 3] - centres[:, axis]) * sign > half)
+                    samples.append((facing, centres[facing] + sign * half * np.eye(3)[axis]))
+            for index, points in samples:
+                inside, pixel, z = _project_samples(apply_transform(to_cam, points), k, width, height)
+                voxels.append(index[inside].astype(np.int32))
+                pixels.append(pixel)
+                depths.append(z)
+            self.views.append((np.concatenate(voxels), np.concatenate(pixels), np.concatenate(depths)))
+            rays = pixel_rays(k, width, height, HIT_STRIDE).reshape(-1, 3) @ cam_to_ego[:3, :3].T
+            self.rays.append((cam_to_ego[:3, 3].astype(np.float32), rays.astype(np.float32)))
 
     def mask(self, depths) -> np.ndarray:
         """`depths` [(H,W) float32 z-depth per camera, inf = sky] in rig order -> (X,Y,Z) uint8."""
         out = np.zeros(self.grid.num_voxels, dtype=np.uint8)
-        for (voxel, pixel, z), depth in zip(self.views, depths):
-            visible = z <= depth.reshape(-1)[pixel] + self.margin
+        for (voxel, pixel, z), (origin, rays), depth in zip(self.views, self.rays, depths):
+            visible = z <= depth.reshape(-1)[pixel] + DEPTH_TOLERANCE
             out[voxel[visible]] = 1
+            hit_depth = depth[::HIT_STRIDE, ::HIT_STRIDE].reshape(-1)
+            seen = np.isfinite(hit_depth)
+            points = origin + rays[seen] * hit_depth[seen, None]
+            inside = self.grid.in_range(points)
+            out[self.grid.flat_index(self.grid.point_to_index(points[inside]))] = 1
         return out.reshape(self.grid.shape)
+
+
+def _project_samples(cam, k, width, height):
+    """(N,3) points in a camera frame -> (indices (M,) int32 of those inside the image, their
+    pixels (M,) int32 flat row-major, their depths (M,) float32)."""
+    z = cam[:, 2]
+    with np.errstate(divide='ignore', invalid='ignore'):
+        u = k[0, 0] * cam[:, 0] / z + k[0, 2]
+        v = k[1, 1] * cam[:, 1] / z + k[1, 2]
+    seen = (z > 0.1) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
+    pixel = np.floor(v[seen]).astype(np.int64) * width + np.floor(u[seen]).astype(np.int64)
+    return np.flatnonzero(seen).astype(np.int32), pixel.astype(np.int32), z[seen].astype(np.float32)
 
 
 def make_labels(semantics, semantics_open, mask_lidar, mask_camera) -> Occ3DLabels:

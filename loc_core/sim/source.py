@@ -3,7 +3,14 @@
 per-pixel classes, instance ids, and Occ3D occupancy with masks and open-set ids.
 
 Deterministic: the town comes from `numpy.random.default_rng(seed)`, and each frame's sensor
-noise from a generator seeded with (seed, frame index), so frame(i) is the same bytes in any order."""
+noise from a generator seeded with (seed, frame index), so frame(i) is the same bytes in any order.
+A town is built for max(num_frames, 40) frames, so sources of one seed with up to 40 frames give
+identical common frames; longer sequences get a longer (different) town.
+
+Ids: a point's `point_instance_ids` value i (>= 0) is the town object whose box has the instance
+id `instance_token(i)` = 'synth-s{seed}-obj{i}'; -1 marks stuff (road, buildings, vegetation...).
+Novel objects are class 0 in points, pixels, boxes and `semantics`; `semantics_open` keeps their
+novel id (`NOVEL_CLASSES`). Timestamps start at BASE_TIME_NS and step by `frame_interval_s`."""
 from __future__ import annotations
 
 import numpy as np
@@ -22,6 +29,7 @@ from loc_core.sim.town import build_town
 
 BASE_TIME_NS = 1_600_000_000 * 10**9  # the first frame of every sequence, like a nuScenes epoch time
 BOX_RANGE = 70.0  # boxes are given for objects whose centre is this close to the ego, metres
+_VISIBILITY_CACHE: dict = {}  # (grid, camera config) -> CameraVisibility, one entry
 
 
 class SyntheticSource:
@@ -37,7 +45,6 @@ class SyntheticSource:
         if not isinstance(self.config, SimConfig):
             raise TypeError(f'config must be a SimConfig, got {type(self.config).__name__}')
         self.world = World(build_town(self.seed, self.num_frames, self.config))
-        self._visibility = None
         self._box_local = [_box_in_object(o.asset.parts) for o in self.world.town.objects]
 
     @staticmethod
@@ -62,6 +69,8 @@ class SyntheticSource:
 
     def frame(self, index: int) -> Frame:
         """Frame `index` (0-based; negative counts from the end)."""
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f'frame index must be an integer, got {index!r}')
         if not -self.num_frames <= index < self.num_frames:
             raise IndexError(f'frame {index} out of range for {self.num_frames} frames')
         index %= self.num_frames
@@ -112,10 +121,12 @@ class SyntheticSource:
                      np.array([self.instance_token(i) for i in idx]), velocities)
 
     def _camera_mask(self, images) -> np.ndarray:
-        if self._visibility is None:
+        key = (self.config.grid, self.config.camera)
+        if key not in _VISIBILITY_CACHE:  # the rig and the grid fix it: shared by all sources
             rig = [(im.name, im.intrinsics, im.cam_to_ego, (im.image.shape[1], im.image.shape[0])) for im in images]
-            self._visibility = CameraVisibility(self.config.grid, rig)
-        return self._visibility.mask([im.depth for im in images])
+            _VISIBILITY_CACHE.clear()
+            _VISIBILITY_CACHE[key] = CameraVisibility(self.config.grid, rig)
+        return _VISIBILITY_CACHE[key].mask([im.depth for im in images])
 
 
 def _box_in_object(parts: np.ndarray) -> tuple[tuple, np.ndarray]:

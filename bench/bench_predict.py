@@ -1,0 +1,71 @@
+"""Benchmark: `LocPredictor.predict` at 200x200x16 with six cameras.
+
+Usage: .venv/bin/python bench/bench_predict.py [--source synthetic|nuscenes] [--frames 10] [--repeats 3]
+       [--checkpoint PATH] [--device cpu|cuda] [--no-features]
+Prints p50/p95 wall time per predict call (after a warm-up that builds the per-calibration tables),
+p50 of the process CPU time per call (robust to other load on a shared machine; with --threads 1 it
+is the single-core compute time), the mean of each stage, the mean number of occupied voxels and
+the 1-minute load average during the run."""
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+
+from loc_core.config import LocConfig
+from loc_core.inference.predictor import LocPredictor
+
+
+def load_frames(source: str, count: int):
+    if source == 'synthetic':
+        from loc_core.sim.source import SyntheticSource
+
+        return list(SyntheticSource(2000, count))
+    from loc_core.data.nuscenes_source import NuScenesSource
+    from loc_core.data.sample_data import NUSCENES_MINI_SCENE, sample_data_root
+
+    nusc = NuScenesSource(sample_data_root() / NUSCENES_MINI_SCENE, version='v1.0-mini')
+    return [f for _, f in zip(range(count), nusc)]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--source', choices=('synthetic', 'nuscenes'), default='synthetic')
+    parser.add_argument('--frames', type=int, default=10)
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--checkpoint')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--no-features', action='store_true', help='skip the (M,D) feature output')
+    args = parser.parse_args()
+    config = LocConfig()
+    config.inference.device = args.device
+    config.inference.num_threads = args.threads
+    predictor = LocPredictor(config, checkpoint=args.checkpoint)
+    frames = load_frames(args.source, args.frames)
+    predictor.predict(frames[0])
+    predictor.predict(frames[0])  # warm-up: a rig seen twice gets its projection tables
+    times, cpu, stages, occupied = [], [], {}, []
+    for _ in range(args.repeats):
+        for frame in frames:
+            if args.device.startswith('cuda'):
+                torch.cuda.synchronize()
+            start, start_cpu = time.perf_counter(), time.process_time()
+            result = predictor.predict(frame, with_features=not args.no_features)
+            times.append((time.perf_counter() - start) * 1e3)
+            cpu.append((time.process_time() - start_cpu) * 1e3)
+            occupied.append(len(result.occupied_indices))
+            for key, value in result.timings_ms.items():
+                stages.setdefault(key, []).append(value)
+    ms = np.array(times)
+    stage_text = ', '.join(f'{k} {np.mean(v):.1f}' for k, v in stages.items())
+    print(f'predict {args.source} ({len(frames)} frames x {args.repeats}, device {args.device}, '
+          f'{torch.get_num_threads()} threads, features {"off" if args.no_features else "on"}, '
+          f'checkpoint {predictor.checkpoint_path}): p50 {np.percentile(ms, 50):.1f} ms, '
+          f'p95 {np.percentile(ms, 95):.1f} ms; CPU time p50 {np.percentile(cpu, 50):.1f} ms; stages ms: {stage_text}; '
+          f'occupied voxels {np.mean(occupied):.0f}; load average {os.getloadavg()[0]:.1f}')
+
+
+if __name__ == '__main__':
+    main()

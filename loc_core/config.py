@@ -1,0 +1,251 @@
+"""Typed configuration of the LOC model: the single source of truth for grid, text encoder,
+network, inference and training settings. Loads from / saves to dicts, JSON and YAML with
+validation (unknown keys and bad values raise `ConfigError`); never evaluates code."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+
+from loc_core.data.vocabulary import OCC3D_PROMPTS
+from loc_core.geometry.voxel_grid import OCC3D_RANGE, OCC3D_VOXEL_SIZE, VoxelGrid
+
+DEFAULT_TEMPLATES = ('{}', 'a {}')
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the offending key."""
+
+
+@dataclass
+class GridConfig:
+    """The voxel grid (ego frame): range (xmin, ymin, zmin, xmax, ymax, zmax) metres, cubic voxels."""
+
+    point_range: tuple = OCC3D_RANGE
+    voxel_size: float = OCC3D_VOXEL_SIZE
+
+    def validate(self) -> None:
+        try:
+            self.to_grid()
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f'grid: {exc}') from exc
+
+    def to_grid(self) -> VoxelGrid:
+        return VoxelGrid(tuple(self.point_range), float(self.voxel_size))
+
+
+@dataclass
+class TextConfig:
+    """Text encoder. `encoder` 'sentence' (offline all-MiniLM-L6-v2, 384-d) or 'clip' (open_clip
+    `model_name` with weights from `pretrained`: a local checkpoint path or an open_clip tag;
+    empty = random weights). Prompts are encoded through every template and averaged."""
+
+    encoder: str = 'sentence'
+    model_name: str = 'all-MiniLM-L6-v2'
+    pretrained: str = ''
+    templates: tuple = DEFAULT_TEMPLATES
+    cache_dir: str = ''  # empty: in-memory cache only
+
+    def validate(self) -> None:
+        if self.encoder not in ('sentence', 'clip'):
+            raise ConfigError(f"text.encoder must be 'sentence' or 'clip', got {self.encoder!r}")
+        if not self.templates or any('{}' not in t for t in self.templates):
+            raise ConfigError(f"text.templates must be non-empty and each contain '{{}}', got {self.templates}")
+
+
+@dataclass
+class ModelConfig:
+    """Network architecture: `name` picks a file in loc_core/model_configs (e.g. 'fusion_small');
+    `overrides` replaces single architecture parameters of that file."""
+
+    name: str = 'fusion_small'
+    overrides: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError('model.name must be a non-empty string')
+        if not isinstance(self.overrides, dict):
+            raise ConfigError('model.overrides must be a mapping')
+
+
+@dataclass
+class InferenceConfig:
+    """Prediction settings. `prompts` the open vocabulary; `class_ids` the Occ3D id of each prompt
+    (-1 = none; empty = 0..P-1 when P == 17 else all -1); a voxel is occupied when its occupancy
+    probability >= `occupancy_threshold` and "unknown" when its best cosine similarity to the
+    prompts < `unknown_threshold`. `checkpoint` empty = the shipped demo checkpoint when present,
+    'none' = an untrained, randomly initialised network. `return_features` False skips the (M,D)
+    feature output (M is ~10^5 on a full Occ3D grid; D=384 floats are 1.5 MB per thousand voxels)."""
+
+    prompts: tuple = OCC3D_PROMPTS
+    class_ids: tuple = ()
+    occupancy_threshold: float = 0.5
+    unknown_threshold: float = 0.0
+    device: str = 'cpu'
+    num_threads: int = 2
+    checkpoint: str = ''
+    return_features: bool = True
+
+    def validate(self) -> None:
+        if not self.prompts or any(not isinstance(p, str) or not p.strip() for p in self.prompts):
+            raise ConfigError('inference.prompts must be non-empty strings')
+        if len(self.prompts) > 250:
+            raise ConfigError('inference.prompts: at most 250 prompts (labels are uint8)')
+        if self.class_ids and len(self.class_ids) != len(self.prompts):
+            raise ConfigError(f'inference.class_ids has {len(self.class_ids)} entries for {len(self.prompts)} prompts')
+        if not 0.0 < self.occupancy_threshold < 1.0:
+            raise ConfigError(f'inference.occupancy_threshold must be in (0, 1), got {self.occupancy_threshold}')
+        if not -1.0 <= self.unknown_threshold <= 1.0:
+            raise ConfigError(f'inference.unknown_threshold must be in [-1, 1], got {self.unknown_threshold}')
+        if self.num_threads < 1:
+            raise ConfigError('inference.num_threads must be >= 1')
+
+    def resolved_class_ids(self) -> tuple:
+        if self.class_ids:
+            return tuple(int(c) for c in self.class_ids)
+        if tuple(self.prompts) == tuple(OCC3D_PROMPTS):
+            return tuple(range(len(self.prompts)))
+        return tuple(-1 for _ in self.prompts)
+
+
+@dataclass
+class TrainConfig:
+    """Training. `mode` 'supervised' (DCL + CE on dense labels) or 'self_supervised' (distillation of
+    open_clip pixel features, no semantic labels); `semantic_loss` 'dcl' or 'cosine' (direct feature
+    regression onto the class text embedding, the ablation). Loss weights scale each term; `w_align`
+    adds that cosine regression to DCL, keeping features near the text manifold (synonyms, unknowns)."""
+
+    mode: str = 'supervised'
+    semantic_loss: str = 'dcl'
+    steps: int = 2000
+    batch_size: int = 2
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    temperature: float = 0.07
+    class_balance: bool = True
+    voxels_per_frame: int = 4096
+    w_geometry: float = 1.0
+    w_dcl: float = 1.0
+    w_ce: float = 0.5
+    w_align: float = 0.0
+    w_distill: float = 1.0
+    teacher_model: str = 'ViT-B-32'
+    teacher_pretrained: str = ''
+    log_every: int = 20
+    checkpoint_every: int = 200
+
+    def validate(self) -> None:
+        if self.mode not in ('supervised', 'self_supervised'):
+            raise ConfigError(f"train.mode must be 'supervised' or 'self_supervised', got {self.mode!r}")
+        if self.semantic_loss not in ('dcl', 'cosine'):
+            raise ConfigError(f"train.semantic_loss must be 'dcl' or 'cosine', got {self.semantic_loss!r}")
+        for name in ('steps', 'batch_size', 'voxels_per_frame', 'log_every', 'checkpoint_every'):
+            if getattr(self, name) < 1:
+                raise ConfigError(f'train.{name} must be >= 1')
+        if not (self.lr > 0 and self.temperature > 0):
+            raise ConfigError('train.lr and train.temperature must be positive')
+
+
+@dataclass
+class LocConfig:
+    grid: GridConfig = field(default_factory=GridConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> 'LocConfig':
+        for f in fields(self):
+            getattr(self, f.name).validate()
+        return self
+
+    def to_dict(self) -> dict:
+        return _plain(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> 'LocConfig':
+        return _build(cls, data or {}, 'config').validate()
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def save(self, path) -> None:
+        from loc_core.data.occ3d_io import atomic_write_bytes
+
+        path = Path(path)
+        if path.suffix in ('.yaml', '.yml'):
+            import yaml
+
+            text = yaml.safe_dump(self.to_dict(), sort_keys=True)
+        else:
+            text = self.to_json()
+        atomic_write_bytes(path, text.encode())
+
+    @classmethod
+    def load(cls, path) -> 'LocConfig':
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f'cannot read config {path}: {exc}') from exc
+        try:
+            if path.suffix in ('.yaml', '.yml'):
+                import yaml
+
+                data = yaml.safe_load(text)
+            else:
+                data = json.loads(text)
+        except Exception as exc:  # yaml and json raise their own error types
+            raise ConfigError(f'config {path} is not valid {path.suffix[1:] or "JSON"}: {exc}') from exc
+        if data is not None and not isinstance(data, dict):
+            raise ConfigError(f'config {path} must hold a mapping, got {type(data).__name__}')
+        return cls.from_dict(data)
+
+
+def _build(cls, data, where: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f'{where} must be a mapping, got {type(data).__name__}')
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f'{where}: unknown keys {unknown} (known: {sorted(known)})')
+    kwargs = {}
+    defaults = cls()
+    for name, value in data.items():
+        default = getattr(defaults, name)
+        if is_dataclass(default):
+            kwargs[name] = _build(type(default), value, f'{where}.{name}')
+        else:
+            kwargs[name] = _coerce(value, default, f'{where}.{name}')
+    return cls(**kwargs)
+
+
+def _coerce(value, default, where: str):
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f'{where} must be true/false, got {value!r}')
+        return value
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f'{where} must be a number, got {value!r}')
+        if isinstance(default, int) and not float(value).is_integer():
+            raise ConfigError(f'{where} must be an integer, got {value!r}')
+        return type(default)(value)
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f'{where} must be a list, got {value!r}')
+        return tuple(value)
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(f'{where} must be a string, got {value!r}')
+    if isinstance(default, dict) and not isinstance(value, dict):
+        raise ConfigError(f'{where} must be a mapping, got {value!r}')
+    return value
+
+
+def _plain(value):
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,83 @@
+"""Evaluate a LocPredictor over labelled Frames: Occ3D mIoU and geometry IoU for each prompt set,
+and open-set AUROC / FPR@95 of the unknown score (1 - best similarity to the known prompts) for
+voxels of novel objects against voxels of known classes."""
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from loc_core.data.occ3d_io import NOVEL_ID_MIN
+from loc_core.data.vocabulary import FREE_ID, OCC3D_CLASS_NAMES, UNLABELLED_ID
+from loc_core.evaluation.homogenisation import HomogenisationMeter
+from loc_core.evaluation.metrics import OccupancyMetrics
+from loc_core.evaluation.openset import auroc, fpr_at_tpr
+from loc_core.evaluation.prompts import PROMPT_SETS
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(predictor, frames, prompt_sets=('standard', 'synonyms', 'renamed'), max_frames: int | None = None,
+             homogenisation: bool = False) -> dict:
+    """-> {'standard': {miou, geometry_iou, per_class_iou, frames}, 'synonyms': ..., 'open_set':
+    {auroc, fpr95, novel_voxels, known_voxels}, 'frames_skipped', 'seconds'} (+ 'homogenisation'
+    when asked). Frames without dense labels are skipped and counted. The unknown threshold applies
+    to the standard prompts only: it is calibrated on them, so the word variants (synonyms, renamed)
+    are scored closed-set, as a pure test of classification under new words. The predictor's
+    prompts and threshold are restored afterwards."""
+    start = time.perf_counter()
+    original = (predictor.prompts, predictor.class_ids)
+    inference = predictor.config.inference
+    threshold = inference.unknown_threshold
+    metrics = {name: OccupancyMetrics() for name in prompt_sets}
+    scores, novel = [], []
+    skipped = 0
+    meter = HomogenisationMeter() if homogenisation else None
+    try:
+        for n, frame in enumerate(frames):
+            if max_frames is not None and n >= max_frames:
+                break
+            if frame.occupancy is None:
+                skipped += 1
+                continue
+            for name in prompt_sets:
+                predictor.set_prompts(*PROMPT_SETS[name]())
+                inference.unknown_threshold = threshold if name == 'standard' else -1.0
+                result = predictor.predict(frame, with_features=meter is not None and name == 'standard')
+                occ = frame.occupancy
+                metrics[name].add(result.to_occ3d_semantics(), occ.semantics, occ.mask_camera)
+                if name == 'standard':
+                    s, v = open_set_scores(result, frame.occupancy)
+                    scores.append(s)
+                    novel.append(v)
+                    if meter is not None:
+                        meter.add(result, frame.occupancy)
+    finally:
+        predictor.set_prompts(*original)
+        inference.unknown_threshold = threshold
+    report = {name: m.summary(list(OCC3D_CLASS_NAMES[:17])) for name, m in metrics.items()}
+    report['open_set'] = open_set_summary(scores, novel)
+    if meter is not None:
+        report['homogenisation'] = meter.summary()
+    report['frames_skipped'] = skipped
+    report['seconds'] = time.perf_counter() - start
+    return report
+
+
+def open_set_scores(result, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Unknown scores (1 - best cosine) of voxels that are occupied in the ground truth, predicted
+    occupied and inside mask_camera, and whether each is a novel object."""
+    truth = labels.semantics_open if labels.semantics_open is not None else labels.semantics
+    keep = (labels.mask_camera.astype(bool) & (truth != FREE_ID) & (truth != UNLABELLED_ID) & result.occupied)
+    return 1.0 - result.scores[keep], truth[keep] >= NOVEL_ID_MIN
+
+
+def open_set_summary(scores: list, novel: list) -> dict:
+    if not scores:
+        return {'auroc': None, 'fpr95': None, 'novel_voxels': 0, 'known_voxels': 0}
+    s, v = np.concatenate(scores), np.concatenate(novel)
+    value = auroc(s, v)
+    fpr = fpr_at_tpr(s, v, 0.95)
+    return {'auroc': None if np.isnan(value) else value, 'fpr95': None if np.isnan(fpr) else fpr,
+            'novel_voxels': int(v.sum()), 'known_voxels': int((~v).sum())}

@@ -1,0 +1,146 @@
+"""`LocPredictor`: the one inference entry point (node, demo, loc-eval).
+
+    predictor = LocPredictor(LocConfig())          # shipped demo checkpoint when present
+    result = predictor.predict(frame)              # -> OccupancyResult
+    predictor.set_prompts(['car', 'person', ...])  # re-encode, swap atomically; no retraining
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from loc_core.config import LocConfig
+from loc_core.data.frame import Frame
+from loc_core.inference.result import FREE_LABEL, UNKNOWN_LABEL, OccupancyResult
+from loc_core.models.checkpoint import DEMO_CHECKPOINT, load_checkpoint
+from loc_core.models.factory import create_model
+from loc_core.models.inputs import frame_to_input
+from loc_core.text.factory import create_text_encoder
+
+log = logging.getLogger(__name__)
+NO_CHECKPOINT = 'none'  # explicit request for an untrained, randomly initialised network
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """Prompts with their Occ3D ids, (P,D) unit embeddings and the head's prompt operator."""
+
+    prompts: tuple
+    class_ids: np.ndarray
+    embeddings: torch.Tensor
+    operator: tuple
+
+
+class LocPredictor:
+    """`config` gives prompts, thresholds and device (None: the checkpoint's own config, including
+    its tuned thresholds); the network, its grid and its text space always come from the checkpoint
+    (argument, else `config.inference.checkpoint`, else the shipped demo checkpoint). With no checkpoint at all, or checkpoint 'none', the network is randomly initialised (its grid,
+    architecture and text encoder from `config`) and `trained` is False."""
+
+    def __init__(self, config: LocConfig | None = None, checkpoint=None, text_encoder=None):
+        own_config = config is None
+        self.config = (config or LocConfig()).validate()
+        self.device = torch.device(self.config.inference.device)
+        path = checkpoint or self.config.inference.checkpoint or (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
+        if str(path) == NO_CHECKPOINT:
+            path = None
+        self.trained, self.checkpoint_path, self.model = False, None, None
+        if path:
+            loaded = load_checkpoint(path, device=str(self.device))
+            self.model, self.trained, self.checkpoint_path = loaded.model, True, Path(path)
+            if own_config:  # no config given: the checkpoint's own settings, tuned thresholds included
+                self.config = loaded.config
+            elif loaded.config.text != self.config.text:
+                log.info('using the text encoder the checkpoint was trained with: %s', loaded.config.text)
+            self.config = replace(self.config, grid=loaded.config.grid, text=loaded.config.text,
+                                  model=loaded.config.model)
+        torch.set_num_threads(self.config.inference.num_threads)
+        self.text_encoder = text_encoder or create_text_encoder(self.config.text, device=str(self.device))
+        if self.model is None:
+            log.warning('LocPredictor: no checkpoint, the network has RANDOM weights (untrained)')
+            self.model = create_model(self.config.model, self.config.grid.to_grid(), self.text_encoder.dim)
+            self.model.to(self.device).eval()
+        if self.model.text_dim != self.text_encoder.dim:
+            raise ValueError(f'network text dim {self.model.text_dim} != text encoder dim {self.text_encoder.dim}')
+        self.grid = self.model.grid
+        self._lock = threading.Lock()
+        self._prompts: PromptSet | None = None
+        self.set_prompts(self.config.inference.prompts, self.config.inference.resolved_class_ids())
+
+    @property
+    def prompts(self) -> tuple:
+        return self._prompts.prompts
+
+    @property
+    def class_ids(self) -> np.ndarray:
+        return self._prompts.class_ids.copy()
+
+    def set_prompts(self, prompts, class_ids=None) -> None:
+        """Re-encode the prompt set and swap it in atomically (a concurrent predict sees the old or
+        the new set, never a mix). `class_ids` (P,) Occ3D ids, -1 = outside the vocabulary."""
+        prompts = tuple(str(p) for p in prompts)
+        if not prompts or len(prompts) > 250 or any(not p.strip() for p in prompts):
+            raise ValueError('prompts must be 1-250 non-empty strings')
+        ids = np.full(len(prompts), -1, np.int64) if class_ids is None else np.asarray(class_ids, np.int64)
+        if ids.shape != (len(prompts),):
+            raise ValueError(f'class_ids has shape {ids.shape} for {len(prompts)} prompts')
+        emb = self.text_encoder.encode_prompts(prompts, self.config.text.templates)
+        embeddings = torch.from_numpy(emb).to(self.device)
+        with torch.inference_mode():
+            operator = tuple(t.clone() for t in self.model.language_head.prompt_operator(embeddings))
+        new = PromptSet(prompts, ids, embeddings, operator)
+        with self._lock:
+            self._prompts = new
+
+    @torch.inference_mode()
+    def predict(self, frame: Frame, with_features: bool | None = None) -> OccupancyResult:
+        """One Frame -> OccupancyResult on the model grid (ego frame of the frame). `with_features`
+        (default: config.inference.return_features) False returns `features` of shape (M,0)."""
+        if with_features is None:
+            with_features = self.config.inference.return_features
+        prompt_set = self._prompts
+        timings = {}
+        start = time.perf_counter()
+        sample = frame_to_input(frame, self.model.image_size, self.device)
+        timings['prepare'] = _ms(start)
+        start = time.perf_counter()
+        encoded = self.model.encode([sample])
+        logits = encoded.occupancy_logits[0]
+        threshold = float(np.log(self.config.inference.occupancy_threshold
+                                 / (1 - self.config.inference.occupancy_threshold)))
+        occupied = torch.nonzero(logits >= threshold)
+        timings['network'] = _ms(start)
+        start = time.perf_counter()
+        hidden = self.model.voxel_hidden(encoded, torch.zeros(len(occupied), dtype=torch.long), occupied)
+        cosine = self.model.language_head.cosine(hidden, prompt_set.operator)
+        best, best_index = cosine.max(dim=1) if len(occupied) else (cosine.new_zeros(0), occupied.new_zeros(0))
+        features = self.model.voxel_features(hidden) if with_features else hidden.new_zeros((len(occupied), 0))
+        timings['language'] = _ms(start)
+        start = time.perf_counter()
+        result = self._assemble(frame, logits, occupied, best, best_index, features, prompt_set)
+        timings['assemble'] = _ms(start)
+        result.timings_ms = timings
+        return result
+
+    def _assemble(self, frame, logits, occupied, best, best_index, features, prompt_set) -> OccupancyResult:
+        labels = torch.full(logits.shape, FREE_LABEL, dtype=torch.uint8)
+        scores = torch.zeros(logits.shape, dtype=torch.float32)
+        unknown = best < self.config.inference.unknown_threshold
+        i, j, k = occupied.unbind(1)
+        labels[i, j, k] = torch.where(unknown, UNKNOWN_LABEL, best_index).to(torch.uint8)
+        scores[i, j, k] = best.float()
+        return OccupancyResult(
+            labels=labels.cpu().numpy(), occupancy=torch.sigmoid(logits).float().cpu().numpy(),
+            scores=scores.cpu().numpy(), occupied_indices=occupied.cpu().numpy().astype(np.int64),
+            features=features.float().cpu().numpy(), prompts=prompt_set.prompts,
+            class_ids=prompt_set.class_ids.copy(), grid=self.grid, timestamp_ns=int(frame.timestamp_ns))
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0

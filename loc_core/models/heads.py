@@ -1,0 +1,67 @@
+"""The occupancy (geometry) head and the language head.
+
+The language head maps a voxel's hidden vector h (L channels) through a learned linear projection
+W (D,L) into the text space: f = W h / |W h|. Cosine similarity with a unit text embedding t is
+(h . (W^T t)) / sqrt(h^T (W^T W) h), so classification runs in the small L space: the projected
+prompts W^T t and the Gram matrix W^T W are computed once per prompt set."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class OccupancyHead(nn.Module):
+    """(B,C,X,Y) BEV features -> (B,X,Y,Z) occupancy logits."""
+
+    def __init__(self, channels: int, num_z: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, num_z, 1)
+        nn.init.constant_(self.conv.bias, -2.0)  # most voxels are free
+
+    def forward(self, bev):
+        return self.conv(bev).permute(0, 2, 3, 1)
+
+
+class LanguageHead(nn.Module):
+    """Language features of chosen voxels. The first layer is split so that its expensive parts run
+    on small dense maps, once per frame: `bev_map` (B,C,X,Y) -> (B,H,X,Y) and `camera_map`
+    (Ncam,F,h,w) -> (Ncam,H,h,w); a voxel then only gathers and adds its column's and its camera
+    cell's vectors and its height-bin embedding before a small MLP -> hidden (M,L)."""
+
+    def __init__(self, bev_channels: int, camera_channels: int, num_z: int, hidden: int, channels: int,
+                 text_dim: int):
+        super().__init__()
+        self.bev_in = nn.Conv2d(bev_channels, hidden, 1)
+        self.camera_in = nn.Conv2d(camera_channels, hidden, 1, bias=False)
+        self.z_embed = nn.Embedding(num_z, hidden)
+        self.mlp = nn.Sequential(nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, channels))
+        self.projection = nn.Linear(channels, text_dim, bias=False)
+
+    def bev_map(self, bev):
+        return self.bev_in(bev)
+
+    def camera_map(self, image_features):
+        return self.camera_in(image_features) if len(image_features) else \
+            image_features.new_zeros((0, self.z_embed.embedding_dim) + tuple(image_features.shape[-2:]))
+
+    def hidden(self, column_vectors, camera_vectors, z_index):
+        """(M,H) gathered bev_map, (M,H) gathered camera_map, (M,) height bins -> (M,L)."""
+        return self.mlp(column_vectors + camera_vectors + self.z_embed(z_index))
+
+    def features(self, hidden):
+        """(M,L) -> (M,D) float32 L2-normalised language features."""
+        return F.normalize(self.projection(hidden), dim=-1)
+
+    def prompt_operator(self, text):
+        """(P,D) unit text embeddings -> ((P,L) W^T t, (L,L) W^T W), reused for every voxel."""
+        weight = self.projection.weight  # (D, L)
+        return text @ weight, weight.T @ weight
+
+    @staticmethod
+    def cosine(hidden, operator):
+        """(M,L) hidden, prompt_operator(...) -> (M,P) cosine similarities."""
+        projected_text, gram = operator
+        dots = hidden @ projected_text.T
+        norm = ((hidden @ gram) * hidden).sum(-1).clamp(min=1e-12).sqrt()
+        return dots / norm[:, None]

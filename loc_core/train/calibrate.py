@@ -1,0 +1,32 @@
+"""Calibrate the unknown threshold of a trained model on labelled training samples: the cosine
+below which only `1 - keep` of the known occupied voxels fall (novel objects excluded)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from loc_core.data.vocabulary import OCC3D_PROMPTS
+from loc_core.models.base import LocNetwork
+from loc_core.models.inputs import make_input
+from loc_core.train.samples import IGNORE
+
+
+@torch.inference_mode()
+def best_similarities(model: LocNetwork, text: torch.Tensor, samples) -> np.ndarray:
+    """(K,) float32 best cosine to `text` (P,D) of every known, labelled occupied voxel of the samples."""
+    values = []
+    operator = model.language_head.prompt_operator(text)
+    for sample in samples:
+        voxels = torch.from_numpy(np.argwhere(sample.class_targets() != IGNORE))
+        encoded = model.encode([make_input(sample.points, sample.images, sample.rig)])
+        hidden = model.voxel_hidden(encoded, torch.zeros(len(voxels), dtype=torch.long), voxels)
+        values.append(model.language_head.cosine(hidden, operator).max(1).values.numpy())
+    return np.concatenate(values) if values else np.zeros(0, np.float32)
+
+
+def calibrate_unknown_threshold(model: LocNetwork, text_encoder, templates, samples, keep: float = 0.95) -> float:
+    text = torch.from_numpy(text_encoder.encode_prompts(OCC3D_PROMPTS, templates))
+    best = best_similarities(model.eval(), text, samples)
+    if len(best) == 0:
+        raise ValueError('no labelled voxels to calibrate the unknown threshold on')
+    return float(np.quantile(best, 1.0 - keep))

@@ -1,0 +1,178 @@
+"""The trainer: one process or data-parallel (DDP over gloo, launched by torchrun). Each rank takes
+its slice of the global batch; every loss is a mean over frames, so averaged gradients equal the
+single-process gradient of the same global batch."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from loc_core.config import LocConfig
+from loc_core.data.vocabulary import OCC3D_PROMPTS
+from loc_core.losses import cosine_regression_loss, dense_contrastive_loss, geometry_loss, similarity_cross_entropy
+from loc_core.models.checkpoint import save_checkpoint
+from loc_core.models.factory import create_model
+from loc_core.text.factory import create_text_encoder
+from loc_core.train.batch import build_batch
+from loc_core.train.state import load_train_state, save_train_state
+
+log = logging.getLogger(__name__)
+WARMUP_STEPS = 50
+
+
+class Trainer:
+    def __init__(self, config: LocConfig, dataset, out_dir, text_encoder=None, rank: int = 0, world: int = 1):
+        self.config = config.validate()
+        self.train_cfg = config.train
+        if self.train_cfg.batch_size % world:
+            raise ValueError(f'batch_size {self.train_cfg.batch_size} is not divisible by {world} processes')
+        self.dataset, self.out_dir, self.rank, self.world = dataset, Path(out_dir), rank, world
+        torch.manual_seed(self.train_cfg.seed)
+        self.text_encoder = text_encoder or create_text_encoder(config.text)
+        self.model = create_model(config.model, config.grid.to_grid(), self.text_encoder.dim)
+        self.text = torch.from_numpy(self.text_encoder.encode_prompts(OCC3D_PROMPTS, config.text.templates))
+        self.net = self.model
+        if world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(self.model)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.train_cfg.lr,
+                                           weight_decay=self.train_cfg.weight_decay)
+        self.teacher = self._make_teacher() if self.train_cfg.mode == 'self_supervised' else None
+        self.step = 0
+
+    def _make_teacher(self):
+        from loc_core.text.clip import ClipDenseFeatures, load_clip
+
+        teacher = ClipDenseFeatures(load_clip(self.train_cfg.teacher_model, self.train_cfg.teacher_pretrained))
+        dim = teacher.visual.proj.shape[1]
+        if dim != self.text_encoder.dim:
+            raise ValueError(f'teacher features are {dim}-d but the text space is {self.text_encoder.dim}-d: '
+                             f'self-supervised training needs text.encoder=clip with the teacher model')
+        return teacher
+
+    def lr_at(self, step: int) -> float:
+        """Linear warm-up, then cosine decay to 5 % of the base rate."""
+        base, total = self.train_cfg.lr, max(self.train_cfg.steps, 1)
+        if step < WARMUP_STEPS:
+            return base * (step + 1) / WARMUP_STEPS
+        progress = min(1.0, (step - WARMUP_STEPS) / max(1, total - WARMUP_STEPS))
+        return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    def global_positions(self, step: int) -> list[int]:
+        size = self.train_cfg.batch_size
+        return list(range(step * size, (step + 1) * size))
+
+    def dataset_index(self, position: int) -> int:
+        """Global sample position -> dataset index: a fresh seeded permutation every epoch."""
+        epoch, offset = divmod(position, len(self.dataset))
+        return int(np.random.default_rng([self.train_cfg.seed, epoch]).permutation(len(self.dataset))[offset])
+
+    def local_positions(self, step: int) -> list[int]:
+        positions = self.global_positions(step)
+        share = len(positions) // self.world
+        return positions[self.rank * share:(self.rank + 1) * share]
+
+    def train_step(self) -> dict:
+        cfg = self.train_cfg
+        positions = self.local_positions(self.step)
+        samples = [self.dataset[self.dataset_index(p)] for p in positions]
+        inputs, targets = build_batch(samples, positions, cfg.seed, self.step, cfg.voxels_per_frame,
+                                      use_classes=cfg.mode == 'supervised')
+        batch_index = torch.cat([torch.full((len(t.voxels),), b, dtype=torch.long) for b, t in enumerate(targets)])
+        voxels = torch.cat([t.voxels for t in targets])
+        logits, features, encoded = self.net(inputs, batch_index, voxels)
+        terms = self.loss_terms(logits, features, batch_index, targets, encoded)
+        total = sum(terms.values())
+        for group in self.optimizer.param_groups:
+            group['lr'] = self.lr_at(self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        self.step += 1
+        return {'loss': float(total.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
+
+    def loss_terms(self, logits, features, batch_index, targets, encoded) -> dict:
+        """Per-frame losses averaged over this rank's frames (weights from the config)."""
+        cfg = self.train_cfg
+        terms: dict = {}
+        for b, target in enumerate(targets):
+            feats = features[batch_index == b]
+            frame_terms = {'geometry': cfg.w_geometry * geometry_loss(logits[b], target.occupied, target.known)}
+            if cfg.mode == 'self_supervised':
+                frame_terms['distill'] = cfg.w_distill * self._distill(encoded.inputs[b], target.voxels, feats)
+            elif cfg.semantic_loss == 'dcl':
+                frame_terms['dcl'] = cfg.w_dcl * dense_contrastive_loss(feats, self.text, target.classes,
+                                                                        cfg.temperature, cfg.class_balance)
+                if cfg.w_align > 0:
+                    frame_terms['align'] = cfg.w_align * cosine_regression_loss(feats, self.text[target.classes])
+            else:
+                frame_terms['cosine'] = cfg.w_dcl * cosine_regression_loss(feats, self.text[target.classes])
+            if cfg.mode == 'supervised' and cfg.w_ce > 0:
+                frame_terms['ce'] = cfg.w_ce * similarity_cross_entropy(feats, self.text, target.classes,
+                                                                        cfg.temperature)
+            for key, value in frame_terms.items():
+                terms[key] = terms.get(key, 0.0) + value / len(targets)
+        return terms
+
+    def _distill(self, sample, voxels, feats):
+        from loc_core.losses.distill import sample_teacher
+
+        teacher_maps = self.teacher(sample.images)
+        hw = tuple(teacher_maps.shape[-2:])
+        table = self.model.projections.get(sample.rig, f'teacher{hw}', self.model.grid.all_centers, hw)
+        shape = self.model.grid.shape
+        flat = (voxels[:, 0] * shape[1] + voxels[:, 1]) * shape[2] + voxels[:, 2]
+        targets, seen = sample_teacher(teacher_maps, table[flat])
+        return cosine_regression_loss(feats, targets, seen)
+
+    def run(self, steps: int | None = None, progress=None) -> list[dict]:
+        """Train until `steps` (default config.train.steps); checkpoints and logs from rank 0."""
+        steps = steps or self.train_cfg.steps
+        history, start = [], time.perf_counter()
+        self.model.train()
+        while self.step < steps:
+            record = self.train_step()
+            record['step'] = self.step
+            history.append(record)
+            if self.rank == 0 and (self.step % self.train_cfg.log_every == 0 or self.step == steps):
+                record['sec_per_step'] = (time.perf_counter() - start) / len(history)
+                self._log(record, progress)
+            if self.rank == 0 and (self.step % self.train_cfg.checkpoint_every == 0 or self.step == steps):
+                self.save_last()
+        self.model.eval()
+        return history
+
+    def _log(self, record: dict, progress) -> None:
+        line = ' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in record.items())
+        log.info('train %s', line)
+        if progress is not None:
+            progress(record)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.out_dir / 'train_log.jsonl', 'a') as handle:
+            handle.write(json.dumps(record) + '\n')
+
+    def save_last(self) -> Path:
+        path = save_checkpoint(self.out_dir / 'last.safetensors', self.model, self.config, self.step,
+                               self.text_encoder.identity)
+        save_train_state(self.out_dir / 'last_state.pt', self.optimizer, self.step)
+        return path
+
+    def resume(self) -> bool:
+        """Continue from out_dir/last.*; False when there is nothing to resume."""
+        from loc_core.models.checkpoint import load_checkpoint
+
+        if not (self.out_dir / 'last.safetensors').exists():
+            return False
+        loaded = load_checkpoint(self.out_dir / 'last.safetensors', expect_text_identity=self.text_encoder.identity)
+        self.model.load_state_dict(loaded.model.state_dict())
+        self.step = load_train_state(self.out_dir / 'last_state.pt', self.optimizer)
+        if self.step != loaded.step:
+            raise RuntimeError(f'resume: optimizer state is at step {self.step}, weights at {loaded.step}')
+        log.info('resumed from %s at step %d', self.out_dir, self.step)
+        return True

@@ -1,0 +1,244 @@
+"""`LocNode`: synchronised LiDAR + cameras in, voxel markers and semantic grids out.
+
+Flow: subscription callbacks (one mutually exclusive callback group) stamp and synchronise the
+messages (`sync.py`) and put each matched set into a one-slot buffer (`worker.py`); a worker thread
+decodes it into a `Frame` (`frame_builder.py`), runs loc_core's predictor, applies pending prompt
+changes between frames, and publishes (`publishing.py`). Bad input is dropped, counted (see
+/diagnostics) and logged at most every few seconds per reason."""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rcl_interfaces.msg import SetParametersResult
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+
+from loc_core.data.calibration import CalibrationError, load_calibration
+from loc_ros import parameters as P
+from loc_ros.conversions import InputError, stamp_to_ns
+from loc_ros.diagnostics import PipelineStats, ThrottledLog, diagnostic_array
+from loc_ros.frame_builder import build_frame, is_compressed_topic
+from loc_ros.predictor_backend import (StartupError, apply_thresholds, load_predictor, model_thresholds,
+                                       push_thresholds)
+from loc_ros.publishing import OutputPublishers
+from loc_ros.sync import ApproximateSynchronizer
+from loc_ros.worker import LatestSlot, Worker
+
+LIDAR = 'lidar'
+
+
+class LocNode(Node):
+    """The `loc_node` node. `predictor`: an object with predict(frame) and set_prompts(prompts);
+    None builds loc_core's LocPredictor from the parameters. Raises StartupError on bad settings."""
+
+    def __init__(self, predictor=None, node_name: str = 'loc_node', **node_kwargs):
+        super().__init__(node_name, **node_kwargs)
+        self.worker = None
+        try:
+            self._start(predictor)
+        except StartupError:
+            super().destroy_node()  # leave nothing half-built in the context
+            raise
+
+    def _start(self, predictor) -> None:
+        try:
+            self.settings = P.startup_settings(P.declare_all(self))
+        except P.InvalidParameter as exc:
+            raise StartupError(f'bad parameter: {exc}') from exc
+        self.calibration, self.cameras = self._load_calibration()
+        self.base_frame = self.settings['base_frame'] or self.calibration.base_frame
+        self.stats = PipelineStats()
+        self.log = ThrottledLog(self.get_logger(), period_s=3.0)
+        self._prompts = self.settings['prompts']
+        if predictor is None:
+            predictor = load_predictor(self.settings, self.get_logger())
+        else:
+            predictor.set_prompts(list(self._prompts), P.prompt_class_ids(self._prompts))
+        self.predictor = predictor
+        model_defaults = model_thresholds(predictor)
+        thresholds = P.declare_all(self, P.MODEL_DEFAULTED, model_defaults)
+        self.settings.update(thresholds)
+        self._thresholds = (thresholds['unknown_threshold'], thresholds['score_threshold'])
+        self._thresholds_in_model = push_thresholds(predictor, *self._thresholds)
+        model_image_size = getattr(getattr(predictor, 'model', None), 'image_size', None)
+        self._decode_size = None if self.settings['decode_full_resolution'] else model_image_size
+        self._decode_pool = ThreadPoolExecutor(self.settings['decode_threads'], thread_name_prefix='loc_decode')
+        self._sync_lock = threading.Lock()
+        self.sync = ApproximateSynchronizer(
+            LIDAR, [c.name for c in self.cameras], slop_ns=int(self.settings['sync_slop_s'] * 1e9),
+            queue_size=self.settings['sync_queue_size'], max_wait_ns=int(self.settings['sync_max_wait_s'] * 1e9))
+        self._camera_infos: dict = {}
+        self.slot = LatestSlot()
+        self.outputs = OutputPublishers(self, self.base_frame)
+        self.outputs.publish_legend(self._prompts, P.prompt_class_ids(self._prompts))
+        self._subscribe_inputs()
+        self.prompt_slot = LatestSlot()
+        self.prompt_worker = Worker(self.prompt_slot, self._apply_prompts, self._on_prompt_error, 'loc_prompts')
+        self.prompt_worker.start()
+        self.worker = Worker(self.slot, self._process, self._on_frame_error)
+        self.worker.start()
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+        self._diag_timer = self.create_timer(self.settings['diagnostics_period_s'], self._publish_diagnostics,
+                                             callback_group=MutuallyExclusiveCallbackGroup())
+
+    # ---- startup ------------------------------------------------------------------------------
+    def _load_calibration(self):
+        path = self.settings['calibration_file']
+        if not path:
+            raise StartupError('parameter calibration_file is required (the rig calibration YAML)')
+        try:
+            calibration = load_calibration(path)
+        except CalibrationError as exc:
+            raise StartupError(str(exc).splitlines()[0]) from exc
+        wanted = self.settings['camera_names']
+        known = [c.name for c in calibration.cameras]
+        unknown = [n for n in wanted if n not in known]
+        if unknown:
+            raise StartupError(f'camera_names {unknown} not in the calibration (has {known})')
+        cameras = [c for c in calibration.cameras if not wanted or c.name in wanted]
+        return calibration, cameras
+
+    def _subscribe_inputs(self) -> None:
+        qos = qos_profile_sensor_data if self.settings['input_qos'] == 'sensor_data' else \
+            QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        group = MutuallyExclusiveCallbackGroup()
+        lidar_topic = self.settings['lidar_topic'] or self.calibration.lidar_topic
+        self._subscriptions_kept = [
+            self.create_subscription(PointCloud2, lidar_topic, self._on_lidar, qos, callback_group=group)]
+        for cam in self.cameras:
+            image_type = CompressedImage if is_compressed_topic(cam.image_topic) else Image
+            self._subscriptions_kept += [
+                self.create_subscription(image_type, cam.image_topic, self._image_callback(cam.name), qos,
+                                         callback_group=group),
+                self.create_subscription(CameraInfo, cam.info_topic, self._info_callback(cam.name), qos,
+                                         callback_group=group)]
+        self.get_logger().info(f'listening to {lidar_topic} and {len(self.cameras)} cameras '
+                               f'{[c.image_topic for c in self.cameras]}; outputs in {self.base_frame}')
+
+    # ---- callbacks (cheap: stamp, synchronise, hand over) ---------------------------------------
+    def _on_lidar(self, msg) -> None:
+        self.stats.mark('lidar_in')
+        self._synchronise(LIDAR, msg, time.monotonic())
+
+    def _image_callback(self, name: str):
+        def callback(msg):
+            self.stats.count('camera_in')
+            self._synchronise(name, msg, None)
+        return callback
+
+    def _info_callback(self, name: str):
+        def callback(msg):
+            self._camera_infos[name] = msg
+        return callback
+
+    def _synchronise(self, stream: str, msg, received: float | None) -> None:
+        with self._sync_lock:
+            result = self.sync.add(stream, stamp_to_ns(msg.header.stamp), (msg, received))
+        for drop in result.dropped:
+            self._drop(drop.reason, f'{drop.stream} message at {drop.stamp_ns / 1e9:.3f} s: {drop.detail}')
+        for matched in result.matched:
+            if self.slot.put(matched):
+                self._drop('busy', 'worker still busy: an older synchronised frame was replaced by a newer one')
+
+    def _drop(self, reason: str, text: str) -> None:
+        self.stats.count(f'drop.{reason}')
+        self.log.warning(reason, f'dropped ({reason}, {self.stats.counts[f"drop.{reason}"]} so far): {text}')
+
+    # ---- worker thread ----------------------------------------------------------------------------
+    def _process(self, matched: dict) -> None:
+        lidar_msg, received = matched[LIDAR][1]
+        images = {name: entry[1][0] for name, entry in matched.items() if name != LIDAR}
+        stages, start = {}, time.monotonic()
+        stages['wait'] = (start - received) * 1e3
+        try:
+            built = build_frame(self.calibration, self.cameras, lidar_msg, images, dict(self._camera_infos),
+                                self._decode_size, self._decode_pool)
+        except InputError as exc:
+            self._drop(exc.reason, str(exc))
+            return
+        if built.nan_points_dropped:
+            self.stats.count('nan_points_removed', built.nan_points_dropped)
+            self.log.warning('nan_points', f'removed {built.nan_points_dropped} NaN/inf LiDAR points')
+        stages['decode'], start = (time.monotonic() - start) * 1e3, time.monotonic()
+        result = self.predictor.predict(built.frame)
+        if not result.timestamp_ns:
+            result.timestamp_ns = built.frame.timestamp_ns
+        if not self._thresholds_in_model:
+            result = apply_thresholds(result, *self._thresholds)
+        stages['predict'], start = (time.monotonic() - start) * 1e3, time.monotonic()
+        grid_published = self.outputs.publish_result(result, update_legend=tuple(result.prompts) == self._prompts)
+        done = time.monotonic()
+        stages['publish'] = (done - start) * 1e3
+        self.stats.latency((grid_published - received) * 1e3, stages)
+        self.stats.mark('published')
+
+    def _on_frame_error(self, matched, exc: Exception) -> None:
+        self.stats.count('error.frame')
+        self.log.error('frame', f'frame failed and was dropped: {type(exc).__name__}: {exc}')
+
+    def _apply_prompts(self, prompts: tuple) -> None:
+        """Runs on the prompt thread, off the frame path: the predictor encodes the new prompts and
+        swaps them in atomically (frames in flight finish with the old set)."""
+        class_ids = P.prompt_class_ids(prompts)
+        self.predictor.set_prompts(list(prompts), class_ids)
+        self._prompts = prompts
+        self.stats.count('prompt_changes')
+        self.outputs.publish_legend(prompts, class_ids)
+        self.get_logger().info(f'prompts now {list(prompts)}')
+
+    def _on_prompt_error(self, prompts, exc: Exception) -> None:
+        self.stats.count('error.prompts')
+        self.get_logger().error(f'prompts {list(prompts or ())} could not be applied, keeping '
+                                f'{list(self._prompts)}: {type(exc).__name__}: {exc}')
+
+    # ---- parameters -------------------------------------------------------------------------------
+    def _validate_parameters(self, params) -> SetParametersResult:
+        for param in params:
+            try:
+                if param.name == 'prompts':
+                    P.validate_prompts(param.value)
+            except P.InvalidParameter as exc:
+                return SetParametersResult(successful=False, reason=f'{param.name}: {exc}')
+        return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, params) -> None:
+        for param in params:
+            if param.name == 'prompts':
+                self.prompt_slot.put(P.validate_prompts(param.value))
+            elif param.name in ('unknown_threshold', 'score_threshold'):
+                unknown, score = self._thresholds
+                self._thresholds = (float(param.value), score) if param.name == 'unknown_threshold' else \
+                    (unknown, float(param.value))
+                self._thresholds_in_model = push_thresholds(self.predictor, *self._thresholds)
+            elif param.name == 'sync_slop_s':
+                with self._sync_lock:
+                    self.sync.slop_ns = int(param.value * 1e9)
+
+    @property
+    def prompts(self) -> tuple[str, ...]:
+        """The prompts the outputs currently use."""
+        return self._prompts
+
+    # ---- diagnostics and shutdown -----------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        with self._sync_lock:
+            pending = self.sync.pending()
+        extra = {'slot_occupied': self.slot.occupied, 'sync_waiting_lidar': pending[LIDAR],
+                 'sync_waiting_images': sum(v for k, v in pending.items() if k != LIDAR),
+                 'prompts': ', '.join(self._prompts),
+                 'model_trained': str(getattr(self.predictor, 'trained', 'unknown'))}
+        self.outputs.publish_diagnostics(
+            diagnostic_array(self.stats, self.get_clock().now().to_msg(), self.get_name(), extra))
+
+    def destroy_node(self):
+        for worker in (self.worker, getattr(self, 'prompt_worker', None)):
+            if worker is not None:
+                worker.stop()
+        if getattr(self, '_decode_pool', None) is not None:
+            self._decode_pool.shutdown(wait=True, cancel_futures=True)
+        return super().destroy_node()

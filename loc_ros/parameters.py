@@ -1,0 +1,159 @@
+"""`loc_node` parameters: declarations with descriptors (ranges, read-only flags, descriptions) and
+the validation of live changes. The sections mirror `config/loc.yaml`:
+
+* model: model_config, checkpoint, device, prompts, prompt_templates, unknown_threshold,
+  score_threshold;
+* inputs: calibration_file, lidar_topic, camera_names, input_qos, decode_full_resolution,
+  decode_threads, sync_slop_s, sync_queue_size, sync_max_wait_s;
+* outputs: base_frame, diagnostics_period_s.
+
+Live changes: prompts, unknown_threshold, score_threshold and sync_slop_s. Everything that shapes
+subscriptions, the model or frames is read-only (changing it needs a restart)."""
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from loc_core.data.vocabulary import OCC3D_CLASS_NAMES, OCC3D_PROMPTS
+
+MAX_PROMPTS = 128       # labels 0..253 are prompt indices; keep messages and encoding cheap
+MAX_PROMPT_CHARS = 100
+QOS_CHOICES = ('sensor_data', 'reliable')
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    name: str
+    default: object
+    description: str
+    read_only: bool = True
+    float_range: tuple[float, float] | None = None
+    integer_range: tuple[int, int] | None = None
+
+
+SPECS = (
+    # model
+    ParameterSpec('model_config', '', 'Model config JSON (empty = the packaged default).'),
+    ParameterSpec('checkpoint', '', 'Model checkpoint file (empty = the packaged default).'),
+    ParameterSpec('device', 'cpu', "Torch device for inference, e.g. 'cpu' or 'cuda:0'."),
+    ParameterSpec('prompts', list(OCC3D_PROMPTS), 'Text prompts = the classes; label i is prompts[i]. '
+                  f'Non-empty, unique, at most {MAX_PROMPTS}, each 1-{MAX_PROMPT_CHARS} printable characters.',
+                  read_only=False),
+    ParameterSpec('prompt_templates', [''],
+                  "Sentence templates each prompt is embedded with, '{}' marks the prompt "
+                  '(empty = those of the model config / checkpoint).'),
+    ParameterSpec('unknown_threshold', 0.0, 'Occupied voxels whose best cosine similarity to the prompts is '
+                  'below this are published as unknown (default: the model config / checkpoint value).',
+                  read_only=False, float_range=(-1.0, 1.0)),
+    ParameterSpec('score_threshold', 0.5, 'A voxel is occupied when its occupancy probability reaches this '
+                  '(default: the model config / checkpoint occupancy_threshold).', read_only=False, float_range=(0.01, 0.99)),
+    # inputs
+    ParameterSpec('calibration_file', '', 'Rig calibration YAML (LiDAR and camera -> base extrinsics, topics).'),
+    ParameterSpec('lidar_topic', '', 'PointCloud2 topic (empty = the one in the calibration file).'),
+    ParameterSpec('camera_names', [''], 'Cameras to use by calibration name (empty = all in the calibration).'),
+    ParameterSpec('input_qos', 'sensor_data', f'Input QoS profile: one of {QOS_CHOICES}.'),
+    ParameterSpec('sync_slop_s', 0.05, 'Largest stamp difference between the LiDAR and a camera message '
+                  'of one frame.', read_only=False, float_range=(0.001, 1.0)),
+    ParameterSpec('sync_queue_size', 10, 'LiDAR messages that may wait for their cameras.',
+                  integer_range=(1, 100)),
+    ParameterSpec('decode_full_resolution', False, 'Decode compressed images at full size; by default JPEGs '
+                  "are decoded at 1/2, 1/4 or 1/8 when that still covers the model's image input size."),
+    ParameterSpec('decode_threads', 2, 'Threads decoding the camera images of one frame.', integer_range=(1, 16)),
+    ParameterSpec('sync_max_wait_s', 0.3, 'A LiDAR message still missing a camera after newer LiDAR data '
+                  'this much later is dropped.', float_range=(0.01, 10.0)),
+    # outputs
+    ParameterSpec('base_frame', '', 'Frame of the outputs (empty = the calibration base frame).'),
+    ParameterSpec('diagnostics_period_s', 1.0, 'Period of /diagnostics.', float_range=(0.1, 60.0)),
+)
+SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
+LIVE_PARAMETERS = tuple(spec.name for spec in SPECS if not spec.read_only)
+# declared once the model is loaded: their default is the model's own (e.g. a checkpoint's tuned value)
+MODEL_DEFAULTED = ('unknown_threshold', 'score_threshold')
+
+
+class InvalidParameter(ValueError):
+    """A parameter value that is refused; the message is the reason given to the caller."""
+
+
+def validate_prompts(prompts) -> tuple[str, ...]:
+    """Clean and check a prompt list: each stripped, non-empty, at most MAX_PROMPT_CHARS printable
+    characters; unique ignoring case; 1..MAX_PROMPTS of them. Returns the stripped tuple."""
+    if isinstance(prompts, str) or not hasattr(prompts, '__iter__'):
+        raise InvalidParameter('prompts must be a list of strings')
+    cleaned = []
+    for i, prompt in enumerate(prompts):
+        if not isinstance(prompt, str):
+            raise InvalidParameter(f'prompt {i} is not a string')
+        text = prompt.strip()
+        if not text:
+            raise InvalidParameter(f'prompt {i} is empty')
+        if len(text) > MAX_PROMPT_CHARS:
+            raise InvalidParameter(f'prompt {i} has {len(text)} characters (max {MAX_PROMPT_CHARS})')
+        if any(unicodedata.category(ch).startswith('C') for ch in text):
+            raise InvalidParameter(f'prompt {i} contains control characters')
+        cleaned.append(text)
+    if not cleaned:
+        raise InvalidParameter('prompts must not be empty')
+    if len(cleaned) > MAX_PROMPTS:
+        raise InvalidParameter(f'{len(cleaned)} prompts (max {MAX_PROMPTS})')
+    seen = {}
+    for i, text in enumerate(cleaned):
+        key = text.lower()
+        if key in seen:
+            raise InvalidParameter(f'prompt {i} {text!r} repeats prompt {seen[key]}')
+        seen[key] = i
+    return tuple(cleaned)
+
+
+def validate_templates(templates) -> tuple[str, ...]:
+    """Each given template contains '{}' exactly once; empty strings are ignored (none = the
+    model's own templates)."""
+    templates = tuple(str(t) for t in templates if t)
+    if any(t.count('{}') != 1 for t in templates):
+        raise InvalidParameter("each prompt template needs exactly one '{}'")
+    return templates
+
+
+def prompt_class_ids(prompts) -> tuple[int, ...]:
+    """Occ3D id per prompt where the text is an Occ3D class name or default prompt, else -1."""
+    lookup = {name.replace('_', ' '): i for i, name in enumerate(OCC3D_CLASS_NAMES[:-1])}
+    lookup.update({p: i for i, p in enumerate(OCC3D_PROMPTS)})
+    return tuple(lookup.get(p.strip().lower().replace('_', ' '), -1) for p in prompts)
+
+
+def check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise InvalidParameter(f'{name} must be one of {list(choices)}, got {value!r}')
+
+
+def declare_all(node, names=None, defaults: dict | None = None) -> dict:
+    """Declare the parameters `names` (default: all but MODEL_DEFAULTED) on `node` with their
+    descriptors; `defaults` replaces spec defaults (clamped into the range). An override from the
+    command line or a params file wins over either. Returns name -> current value."""
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+    names = [s.name for s in SPECS if s.name not in MODEL_DEFAULTED] if names is None else list(names)
+    values = {}
+    for spec in (SPEC_BY_NAME[name] for name in names):
+        default = (defaults or {}).get(spec.name, spec.default)
+        if spec.float_range:
+            default = float(min(max(default, spec.float_range[0]), spec.float_range[1]))
+        descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+        if spec.float_range:
+            descriptor.floating_point_range = [FloatingPointRange(
+                from_value=spec.float_range[0], to_value=spec.float_range[1], step=0.0)]
+        if spec.integer_range:
+            descriptor.integer_range = [IntegerRange(
+                from_value=spec.integer_range[0], to_value=spec.integer_range[1], step=1)]
+        values[spec.name] = node.declare_parameter(spec.name, default, descriptor).value
+    return values
+
+
+def startup_settings(values: dict) -> dict:
+    """Validate the declared values at startup; raises InvalidParameter with the reason."""
+    out = dict(values)
+    out['prompts'] = validate_prompts(values['prompts'])
+    out['prompt_templates'] = validate_templates(values['prompt_templates'])
+    out['camera_names'] = tuple(n for n in values['camera_names'] if n)
+    check_choice('input_qos', values['input_qos'], QOS_CHOICES)
+    return out

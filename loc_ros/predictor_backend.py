@@ -1,0 +1,134 @@
+"""The node's only contact with the model: building loc_core's `LocPredictor` from the parameters
+(they override the matching keys of the model config file), and pushing live threshold changes into
+it. No model code lives in loc_ros."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from loc_core.inference.result import FREE_LABEL, UNKNOWN_LABEL, OccupancyResult
+
+NO_CHECKPOINT = 'none'  # LocPredictor's explicit "untrained network" request
+
+
+class StartupError(RuntimeError):
+    """The node cannot start; the message is the one line the user sees."""
+
+
+class Predictor(Protocol):
+    def predict(self, frame) -> OccupancyResult: ...
+
+    def set_prompts(self, prompts, class_ids=None) -> None: ...
+
+
+def _existing_file(kind: str, path: str) -> Path | None:
+    if not path or path == NO_CHECKPOINT:
+        return None
+    resolved = Path(path).expanduser()
+    if not resolved.is_file():
+        raise StartupError(f'{kind} not found: {resolved}')
+    return resolved
+
+
+def _base_config(settings: dict):
+    """The config the node's parameters go on top of: the `model_config` file when given, else the
+    config stored in the checkpoint (explicit or the shipped demo one: its tuned thresholds), else
+    loc_core's defaults."""
+    from loc_core.config import LocConfig
+    from loc_core.models.checkpoint import DEMO_CHECKPOINT, CheckpointError, read_metadata
+
+    path = _existing_file('model config', settings.get('model_config', ''))
+    if path:
+        return LocConfig.load(path)
+    checkpoint = settings.get('checkpoint', '')
+    if checkpoint == NO_CHECKPOINT:
+        return LocConfig()
+    checkpoint = _existing_file('checkpoint', checkpoint) or (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
+    if checkpoint is None:
+        return LocConfig()
+    try:
+        return LocConfig.from_dict(json.loads(read_metadata(checkpoint)['config']))
+    except (CheckpointError, KeyError, ValueError) as exc:
+        raise StartupError(f'cannot load the model: {type(exc).__name__}: {exc}'.splitlines()[0]) from exc
+
+
+def model_config(settings: dict):
+    """loc_core LocConfig: the base config (see `_base_config`) with the node's prompts (+ their
+    Occ3D ids), device, checkpoint and prompt templates (when given) on top, and no per-voxel
+    features (none of the node's outputs carries them). Thresholds stay the
+    base config's: the node declares its threshold parameters from the loaded model."""
+    try:
+        from loc_core.config import ConfigError
+    except ImportError as exc:
+        raise StartupError(f'loc_core model configuration is not available: {exc}') from exc
+
+    from loc_ros.parameters import prompt_class_ids
+
+    try:
+        config = _base_config(settings)
+        inference = replace(config.inference, prompts=tuple(settings['prompts']),
+                            class_ids=prompt_class_ids(settings['prompts']),
+                            device=settings.get('device', 'cpu'), checkpoint=settings.get('checkpoint', ''),
+                            return_features=False)  # no output carries the (M,D) voxel features
+        text = config.text
+        if settings.get('prompt_templates'):
+            text = replace(text, templates=tuple(settings['prompt_templates']))
+        return replace(config, inference=inference, text=text).validate()
+    except ConfigError as exc:
+        raise StartupError(f'bad model config: {exc}') from exc
+
+
+def model_thresholds(predictor) -> dict:
+    """{'unknown_threshold', 'score_threshold'} of a LocPredictor's config; {} for other predictors."""
+    inference = getattr(getattr(predictor, 'config', None), 'inference', None)
+    if inference is None:
+        return {}
+    return {'unknown_threshold': float(inference.unknown_threshold),
+            'score_threshold': float(inference.occupancy_threshold)}
+
+
+def load_predictor(settings: dict, logger=None) -> Predictor:
+    """loc_core's LocPredictor for the node's settings. Every failure (missing or corrupt
+    checkpoint, bad config, unavailable device) becomes a StartupError naming the cause."""
+    _existing_file('checkpoint', settings.get('checkpoint', ''))
+    config = model_config(settings)
+    try:
+        from loc_core.inference.predictor import LocPredictor
+    except ImportError as exc:
+        raise StartupError(f'loc_core inference is not available: {exc}') from exc
+    try:
+        predictor = LocPredictor(config)
+    except Exception as exc:  # noqa: BLE001 - any model/checkpoint failure is a startup failure
+        first_line = (str(exc).splitlines() or [''])[0]
+        raise StartupError(f'cannot load the model: {type(exc).__name__}: {first_line}') from exc
+    if logger is not None and not getattr(predictor, 'trained', True):
+        logger.warning('the model has NO trained checkpoint (random weights): outputs are meaningless')
+    return predictor
+
+
+def push_thresholds(predictor, unknown_threshold: float, score_threshold: float) -> bool:
+    """Give a LocPredictor new thresholds (its config is read on every predict; the swap is one
+    attribute assignment). Returns False for predictors without a loc_core config."""
+    config = getattr(predictor, 'config', None)
+    if config is None or not hasattr(config, 'inference'):
+        return False
+    inference = replace(config.inference, unknown_threshold=float(unknown_threshold),
+                        occupancy_threshold=float(score_threshold))
+    predictor.config = replace(config, inference=inference)
+    return True
+
+
+def apply_thresholds(result: OccupancyResult, unknown_threshold: float, score_threshold: float) -> OccupancyResult:
+    """Thresholds applied on a result, for predictors that cannot take them: voxels with occupancy
+    below `score_threshold` become free, occupied voxels with best similarity below
+    `unknown_threshold` become unknown. Returns a copy with new labels, indices and features."""
+    labels = result.labels.copy()
+    labels[result.occupancy < score_threshold] = FREE_LABEL
+    labels[(labels != FREE_LABEL) & (result.scores < unknown_threshold)] = UNKNOWN_LABEL
+    index = result.occupied_indices
+    keep = labels[tuple(index.T)] != FREE_LABEL if len(index) else np.zeros(0, dtype=bool)
+    return replace(result, labels=labels, occupied_indices=index[keep], features=result.features[keep])

@@ -1,0 +1,89 @@
+"""Backbones, heads and projections: shapes, units and the algebra the fast path relies on."""
+import numpy as np
+import pytest
+import torch
+from toy_world import TOY_ARCH, TOY_GRID, toy_frame
+
+from loc_core.geometry.voxel_grid import VoxelGrid
+from loc_core.models import create_model, list_models
+from loc_core.models.factory import architecture
+from loc_core.models.fusion import lidar_bev
+from loc_core.models.inputs import CameraRig, frame_to_input, resize_camera
+from loc_core.models.projection import feature_indices, gather_features
+
+GRID = VoxelGrid(TOY_GRID.point_range, TOY_GRID.voxel_size)
+
+
+@pytest.mark.parametrize('name', ['fusion_small', 'camera_only_small'])
+def test_backbones_share_one_interface(name):
+    assert name in list_models()
+    torch.manual_seed(0)
+    model = create_model({**architecture(name), **TOY_ARCH}, GRID, text_dim=24)
+    sample = frame_to_input(toy_frame(0), model.image_size)
+    voxels = torch.tensor([[0, 0, 0], [5, 6, 1], [31, 31, 7]])
+    logits, feats, encoded = model([sample, sample], torch.tensor([0, 1, 1]), voxels)
+    assert logits.shape == (2, 32, 32, 8)
+    assert feats.shape == (3, 24)
+    torch.testing.assert_close(feats.norm(dim=1), torch.ones(3))
+    assert encoded.bev.shape[:2] == (2, TOY_ARCH['bev_channels'])
+    (logits.mean() + feats.sum()).backward()
+    assert model.image_encoder.net[0][0].weight.grad.abs().sum() > 0  # images reach the losses
+
+
+def test_prompt_operator_equals_explicit_cosine():
+    torch.manual_seed(1)
+    model = create_model({**architecture('fusion_small'), **TOY_ARCH}, GRID, text_dim=24)
+    head = model.language_head
+    hidden = torch.randn(50, TOY_ARCH['language_channels'])
+    text = torch.nn.functional.normalize(torch.randn(7, 24), dim=1)
+    fast = head.cosine(hidden, head.prompt_operator(text))
+    explicit = head.features(hidden) @ text.T
+    torch.testing.assert_close(fast, explicit, atol=1e-5, rtol=1e-5)
+
+
+def test_lidar_bev_counts_and_height_bins():
+    points = torch.tensor([[0.1, 0.1, -0.9], [0.1, 0.1, -0.8], [0.1, 0.1, 1.0], [100.0, 0, 0], [0.5, 0.1, 0.0]])
+    bev = lidar_bev(points, GRID)
+    nz = GRID.shape[2]
+    assert bev.shape == (nz + 1, 32, 32)
+    i, j, _ = GRID.point_to_index(points[:1].numpy())[0]
+    assert bev[0, i, j] == 1 and bev[GRID.point_to_index([[0.1, 0.1, 1.0]])[0, 2], i, j] == 1
+    assert torch.isclose(bev[nz, i, j], torch.log1p(torch.tensor(3.0)))  # 3 points in that column
+    assert bev[:nz].sum() == 3  # 2 bins in one column + 1 in the next; the far point is dropped
+
+
+def test_projection_picks_the_right_camera_and_cell():
+    k = np.array([[32.0, 0, 32], [0, 32, 16], [0, 0, 1]])
+    front = np.array([[0, 0, 1, 0], [-1, 0, 0, 0], [0, -1, 0, 0], [0, 0, 0, 1]], float)
+    back = front.copy()
+    back[:3, :3] = np.diag([-1, -1, 1]) @ front[:3, :3]
+    rig = CameraRig(np.stack([k, k]), np.stack([front, back]), (64, 32))
+    points = np.array([[5.0, 0, 0], [-5.0, 0, 0], [0, 5.0, 0], [5.0, 0, 2.0]])
+    index = feature_indices(points, rig, (4, 8))
+    # straight ahead of the front camera: centre pixel (32, 16) -> feature cell row 2, col 4 of camera 0
+    assert index[0] == 0 * 32 + 2 * 8 + 4
+    assert index[1] == 1 * 32 + 2 * 8 + 4  # behind the ego: the back camera
+    assert index[2] == -1  # to the side: no camera sees it
+    assert index[3] == 0 * 32 + 0 * 8 + 4  # above the axis: higher in the image (v = 16 - 32*2/5 = 3.2)
+    maps = torch.arange(2 * 3 * 4 * 8, dtype=torch.float32).view(2, 3, 4, 8)
+    feats = gather_features(maps, torch.from_numpy(index))
+    torch.testing.assert_close(feats[0], maps[0, :, 2, 4])
+    assert torch.all(feats[2] == 0)
+
+
+def test_resize_camera_scales_intrinsics():
+    image = np.zeros((900, 1600, 3), np.uint8)
+    k = np.array([[1266.0, 0, 816], [0, 1266, 491], [0, 0, 1]])
+    small, k2 = resize_camera(image, k, (352, 128))
+    assert small.shape == (128, 352, 3)
+    np.testing.assert_allclose(k2[0], k[0] * 352 / 1600)
+    np.testing.assert_allclose(k2[1], k[1] * 128 / 900)
+
+
+def test_bad_architectures_are_rejected():
+    with pytest.raises(ValueError, match='unknown model'):
+        create_model('resnet9000')
+    with pytest.raises(ValueError, match='multiple of 8'):
+        create_model({**architecture('fusion_small'), 'image_size': [350, 128]})
+    with pytest.raises(ValueError, match='unknown backbone'):
+        create_model({**architecture('fusion_small'), 'backbone': 'transformer'})

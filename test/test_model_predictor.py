@@ -1,0 +1,100 @@
+"""LocPredictor: the inference entry point on toy frames and on a real nuScenes frame."""
+import numpy as np
+import pytest
+import torch
+from toy_world import toy_config, toy_frame
+
+from loc_core.config import LocConfig
+from loc_core.inference.predictor import LocPredictor
+from loc_core.inference.result import FREE_LABEL, UNKNOWN_LABEL
+
+
+@pytest.fixture(scope='module')
+def predictor():
+    config = toy_config()
+    config.inference.checkpoint = 'none'
+    config.inference.occupancy_threshold = 0.3  # random weights: occupancy logits start near -2
+    torch.manual_seed(0)
+    with torch.no_grad():
+        predictor = LocPredictor(config)
+        predictor.model.occupancy_head.conv.bias.fill_(0.0)  # about half the voxels occupied
+    return predictor
+
+
+def test_result_shapes_dtypes_and_units(predictor):
+    frame = toy_frame(1)
+    result = predictor.predict(frame)
+    shape = predictor.grid.shape
+    assert predictor.trained is False
+    assert result.labels.shape == shape and result.labels.dtype == np.uint8
+    assert result.occupancy.shape == shape and result.occupancy.dtype == np.float32
+    assert np.all((result.occupancy >= 0) & (result.occupancy <= 1))
+    m = len(result.occupied_indices)
+    assert 0 < m < np.prod(shape)
+    assert result.occupied_indices.dtype == np.int64 and result.occupied_indices.shape == (m, 3)
+    assert result.features.shape == (m, predictor.text_encoder.dim)
+    np.testing.assert_allclose(np.linalg.norm(result.features, axis=1), 1.0, atol=1e-5)
+    i, j, k = result.occupied_indices.T
+    assert np.all(result.labels[i, j, k] != FREE_LABEL)
+    assert np.all(result.occupancy[i, j, k] >= 0.3)
+    assert (result.labels != FREE_LABEL).sum() == m
+    # scores are the best cosine to the prompts: recompute from the returned features
+    text = predictor.text_encoder.encode_prompts(predictor.prompts, predictor.config.text.templates)
+    np.testing.assert_allclose(result.scores[i, j, k], (result.features @ text.T).max(1), atol=1e-4)
+    assert result.timestamp_ns == frame.timestamp_ns
+    assert set(result.timings_ms) == {'prepare', 'network', 'language', 'assemble'}
+
+
+def test_unknown_threshold(predictor):
+    frame = toy_frame(2)
+    base = predictor.predict(frame)
+    occupied = base.labels != FREE_LABEL
+    try:
+        predictor.config.inference.unknown_threshold = 1.0
+        assert np.all(predictor.predict(frame).labels[occupied] == UNKNOWN_LABEL)
+        middle = float(np.median(base.scores[occupied]))
+        predictor.config.inference.unknown_threshold = middle
+        result = predictor.predict(frame)
+        np.testing.assert_array_equal(result.unknown, occupied & (base.scores < middle))
+        assert result.to_occ3d_semantics()[result.unknown].max() == 0  # unknown -> others
+    finally:
+        predictor.config.inference.unknown_threshold = 0.0
+
+
+def test_set_prompts_swaps_vocabulary(predictor):
+    frame = toy_frame(3)
+    before = predictor.predict(frame)
+    predictor.set_prompts(['car', 'road'], class_ids=[4, 11])
+    try:
+        after = predictor.predict(frame)
+        assert after.prompts == ('car', 'road')
+        assert set(np.unique(after.labels)) <= {0, 1, UNKNOWN_LABEL, FREE_LABEL}
+        np.testing.assert_array_equal(after.occupied_indices, before.occupied_indices)
+        assert set(np.unique(after.to_occ3d_semantics())) <= {4, 11, 0, 17}
+        with pytest.raises(ValueError):
+            predictor.set_prompts([])
+        with pytest.raises(ValueError):
+            predictor.set_prompts(['a', 'b'], class_ids=[1])
+        assert predictor.prompts == ('car', 'road')  # a rejected swap leaves the old set
+    finally:
+        predictor.set_prompts(LocConfig().inference.prompts, LocConfig().inference.resolved_class_ids())
+
+
+def test_frame_without_cameras_or_points(predictor):
+    frame = toy_frame(4)
+    frame.cameras = []
+    result = predictor.predict(frame)
+    assert result.labels.shape == predictor.grid.shape
+    frame.points = np.zeros((0, 3), np.float32)
+    frame.intensity = np.zeros(0, np.float32)
+    assert predictor.predict(frame).labels.shape == predictor.grid.shape
+
+
+@pytest.mark.sample_data
+def test_nuscenes_frame_on_the_occ3d_grid(nuscenes_source):
+    frame = next(iter(nuscenes_source))
+    predictor = LocPredictor(LocConfig())
+    result = predictor.predict(frame, with_features=False)
+    assert result.labels.shape == (200, 200, 16)
+    assert len(result.occupied_indices) > 0
+    assert result.features.shape == (len(result.occupied_indices), 0)
