@@ -15,19 +15,25 @@ from loc_core.gt.config import DenseLabelConfig
 from loc_core.gt.pipeline import DenseLabelPipeline
 from loc_core.gt.quality import confusion, geometry_iou, mean_iou
 
-BARE = dict(fill_objects=False, thicken=0, ground_fill_radius=0.0)  # no solids, no ground gap fill
+# every stage spells out the steps it uses, so that the table does not move when a default does
+BARE = dict(poisson=False, dynamic_objects=False, fill_objects=False, thicken=0, ground_fill_radius=0.0)
 STAGES = (
-    ('single frame, raw points', dict(BARE, window=0, poisson=False, dynamic_objects=False)),
-    ('multi-frame, raw points', dict(BARE, poisson=False, dynamic_objects=False)),
-    ('multi-frame + Poisson', dict(BARE, dynamic_objects=False)),
-    ('multi-frame + dynamic objects, raw points', dict(BARE, poisson=False)),
-    ('multi-frame + Poisson + dynamic objects', dict(BARE)),
-    ('+ solid objects (box fill)', dict(thicken=0, ground_fill_radius=0.0)),
-    ('+ surface thickening', dict(ground_fill_radius=0.0)),
-    ('+ ground gap fill (default)', dict()),
-    ('default, raw points (no Poisson)', dict(poisson=False)),
-    ('default + per-object Poisson meshes', dict(object_meshes=True)),
-    ('default, per-keyframe mesh instead of scene mesh', dict(scene_mesh=False)),
+    ('single frame, raw points', dict(BARE, window=0)),
+    ('multi-frame, raw points', dict(BARE)),
+    ('multi-frame + Poisson', dict(BARE, poisson=True)),
+    ('multi-frame + dynamic objects, raw points', dict(BARE, dynamic_objects=True)),
+    ('multi-frame + Poisson + dynamic objects', dict(BARE, poisson=True, dynamic_objects=True)),
+    ('  + solid objects (box fill)', dict(BARE, poisson=True, dynamic_objects=True, fill_objects=True)),
+    ('  + surface thickening', dict(BARE, poisson=True, dynamic_objects=True, fill_objects=True, thicken=1)),
+    ('  + ground gap fill', dict(BARE, poisson=True, dynamic_objects=True, fill_objects=True, thicken=1,
+                                 ground_fill_radius=5.0)),
+    ('multi-frame + dynamic objects + solid objects, raw points',
+     dict(BARE, dynamic_objects=True, fill_objects=True)),
+    ('  + ground gap fill (default)', dict()),
+    ('default + Poisson', dict(poisson=True)),
+    ('default + surface thickening', dict(thicken=1)),
+    ('default + Poisson + per-object Poisson meshes', dict(poisson=True, object_meshes=True)),
+    ('default + Poisson, per-keyframe mesh instead of scene mesh', dict(poisson=True, scene_mesh=False)),
 )
 
 

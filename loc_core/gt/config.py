@@ -46,7 +46,7 @@ class DenseLabelConfig:
     ego_box: tuple | None = NUSCENES_EGO_BOX
     dynamic_objects: bool = True
     min_points: int = 10
-    poisson: bool = True
+    poisson: bool = False
     poisson_cell: float = 0.2
     max_poisson_depth: int = 10
     object_meshes: bool = False
@@ -61,7 +61,7 @@ class DenseLabelConfig:
     scene_mesh: bool = True
     fill_objects: bool = True
     fill_whole_boxes: bool = True
-    thicken: int = 1
+    thicken: int = 0
     ground_fill_radius: float = 5.0
     knn_k: int = 5
     knn_max_distance: float = 1.0
