@@ -83,19 +83,24 @@ def surface_points(points, origins, *, cell: float, max_depth: int, density_quan
     return sample_mesh(poisson_mesh(pts, normals, depth, density_quantile), spacing)
 
 
-def occupied_voxels(grid: VoxelGrid, raw_points, surface=None, fill_radius: int = 2) -> np.ndarray:
+def occupied_voxels(grid: VoxelGrid, raw_points, surface=None, fill_radius: int = 1,
+                    fill_radius_xy: int | None = None) -> np.ndarray:
     """(X,Y,Z) bool: voxels holding a raw point, united with the voxels of `surface` points that lie
-    within `fill_radius` voxels (a ball) of a raw voxel."""
+    within an ellipsoid of `fill_radius_xy` voxels across (default `fill_radius`) and `fill_radius`
+    voxels up and down of a raw voxel (a wider reach across bridges the gaps between LiDAR rings
+    on the ground without inventing tall structures)."""
     raw = grid.voxelize(raw_points).astype(bool)
     if surface is None or len(surface) == 0:
         return raw
     mesh = grid.voxelize(surface).astype(bool)
-    if fill_radius > 0:
-        ball = ndimage.iterate_structure(ndimage.generate_binary_structure(3, 1), fill_radius)
-        mesh &= ndimage.binary_dilation(raw, structure=ball)
-    else:
-        mesh &= raw
-    return raw | mesh
+    across = fill_radius if fill_radius_xy is None else fill_radius_xy
+    return raw | (mesh & ndimage.binary_dilation(raw, structure=_ellipsoid(across, fill_radius)))
+
+
+def _ellipsoid(across: int, vertical: int) -> np.ndarray:
+    """(2a+1, 2a+1, 2v+1) bool structuring element: offsets within the ellipsoid of radii a, a, v."""
+    dx, dy, dz = np.ogrid[-across:across + 1, -across:across + 1, -vertical:vertical + 1]
+    return (dx / max(across, 1e-9)) ** 2 + (dy / max(across, 1e-9)) ** 2 + (dz / max(vertical, 1e-9)) ** 2 <= 1 + 1e-9
 
 
 def batched_surface_points(clouds: list, gap: float = 3.0, **surface_kwargs) -> list:
@@ -181,3 +186,27 @@ def thicken_surfaces(grid: VoxelGrid, semantics, origin, steps: int = 1) -> int:
         semantics[tuple(target[free].T)] = values[free]
         filled += int(free.sum())
     return filled
+
+
+GROUND_IDS = (11, 12, 13, 14)  # driveable_surface, other_flat, sidewalk, terrain
+
+
+def fill_ground_gaps(grid: VoxelGrid, semantics, radius: float) -> int:
+    """Close the gaps between LiDAR rings on the ground, in place: every column with no occupied
+    voxel at all takes, at the same height, the ground voxel (ids 11-14) of the nearest column that
+    has one, when that column is within `radius` metres. `semantics` (X,Y,Z) uint8. Returns the
+    voxels filled."""
+    if radius <= 0:
+        return 0
+    ground = np.isin(semantics, GROUND_IDS)
+    has_ground = ground.any(axis=2)
+    if not has_ground.any():
+        return 0
+    empty = ~(semantics != FREE_ID).any(axis=2)
+    distance, (near_x, near_y) = ndimage.distance_transform_edt(~has_ground, return_indices=True)
+    chosen = empty & (distance * grid.voxel_size <= radius)
+    xs, ys = np.nonzero(chosen)
+    sx, sy = near_x[xs, ys], near_y[xs, ys]
+    level = np.argmax(ground[sx, sy], axis=1)  # the lowest ground voxel of the source column
+    semantics[xs, ys, level] = semantics[sx, sy, level]
+    return len(xs)
