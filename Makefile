@@ -7,6 +7,10 @@ REQS := requirements/torch.txt requirements/main.txt requirements/test.txt requi
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 PYTEST_ARGS ?=
+# make demo [DATA=synthetic|nuscenes] [DATAROOT=/path/to/nuscenes] [DEMO_ARGS='--frames 24']
+DATA ?= synthetic
+DATAROOT ?=
+DEMO_ARGS ?=
 
 .PHONY: setup test demo bench clean
 
@@ -29,12 +33,10 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	@echo "make demo: the full loop (synthetic world -> bag -> loc_node -> snapshots) lands with issue 8;"
-	@echo "until then it checks the environment and runs the geometry demo on the sample data."
-	$(PY) -m loc_core.tools.inspect_frame
+	$(PY) -m loc_ros.demo.cli --data $(DATA) $(if $(DATAROOT),--dataroot $(DATAROOT)) $(DEMO_ARGS)
 
 bench: $(STAMP)
-	$(PY) bench/bench_nuscenes_frame.py
+	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

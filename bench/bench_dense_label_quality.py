@@ -13,17 +13,28 @@ import numpy as np
 
 from loc_core.gt.config import DenseLabelConfig
 from loc_core.gt.pipeline import DenseLabelPipeline
-from loc_core.gt.quality import confusion, geometry_iou, mean_iou
+from loc_core.data.vocabulary import OCC3D_CLASS_NAMES
+from loc_core.gt.quality import class_ious, confusion, geometry_iou, mean_iou
 
+# every stage spells out the steps it uses, so that the table does not move when a default does
+BARE = dict(poisson=False, dynamic_objects=False, fill_objects=False, thicken=0, ground_fill_radius=0.0)
 STAGES = (
-    ('single frame, raw points', dict(window=0, poisson=False, dynamic_objects=False, fill_objects=False)),
-    ('multi-frame, raw points', dict(poisson=False, dynamic_objects=False, fill_objects=False)),
-    ('multi-frame + Poisson', dict(dynamic_objects=False, fill_objects=False)),
-    ('multi-frame + dynamic objects, raw points', dict(poisson=False, fill_objects=False)),
-    ('multi-frame + Poisson + dynamic objects', dict(fill_objects=False)),
-    ('+ solid objects (default)', dict()),
-    ('+ per-object Poisson meshes', dict(object_meshes=True)),
-    ('default, per-keyframe mesh instead of scene mesh', dict(scene_mesh=False)),
+    ('single frame, raw points', dict(BARE, window=0)),
+    ('multi-frame, raw points', dict(BARE)),
+    ('multi-frame + Poisson', dict(BARE, poisson=True)),
+    ('multi-frame + dynamic objects, raw points', dict(BARE, dynamic_objects=True)),
+    ('multi-frame + Poisson + dynamic objects', dict(BARE, poisson=True, dynamic_objects=True)),
+    ('  + solid objects (box fill)', dict(BARE, poisson=True, dynamic_objects=True, fill_objects=True)),
+    ('  + surface thickening', dict(BARE, poisson=True, dynamic_objects=True, fill_objects=True, thicken=1)),
+    ('  + ground gap fill', dict(BARE, poisson=True, dynamic_objects=True, fill_objects=True, thicken=1,
+                                 ground_fill_radius=5.0)),
+    ('multi-frame + dynamic objects + solid objects, raw points',
+     dict(BARE, dynamic_objects=True, fill_objects=True)),
+    ('  + ground gap fill (default)', dict()),
+    ('default + Poisson', dict(poisson=True)),
+    ('default + surface thickening', dict(thicken=1)),
+    ('default + Poisson + per-object Poisson meshes', dict(poisson=True, object_meshes=True)),
+    ('default + Poisson, per-keyframe mesh instead of scene mesh', dict(poisson=True, scene_mesh=False)),
 )
 
 
@@ -49,6 +60,7 @@ def main():
     parser.add_argument('--frames', type=int, default=12)
     parser.add_argument('--stride', type=int, default=1)
     parser.add_argument('--stages', type=int, nargs='*', help='indices into the stage list (default all)')
+    parser.add_argument('--per-class', action='store_true', help='also print each stage\'s IoU per class')
     args = parser.parse_args()
     from loc_core.sim.source import SyntheticSource
 
@@ -57,6 +69,7 @@ def main():
           f'inside the exact mask_camera')
     print('| stage | geometry IoU | mIoU (0-16) | mask_camera IoU | mask_lidar IoU | s/keyframe |\n'
           '| --- | --- | --- | --- | --- | --- |')
+    per_class = []
     for number, (name, overrides) in enumerate(STAGES):
         if args.stages and number not in args.stages:
             continue
@@ -66,6 +79,10 @@ def main():
         mask_iou = mask_iou[:, 0] / np.maximum(mask_iou[:, 1], 1)
         print(f'| {name} | {geometry_iou(pooled):.3f} | {mean_iou(pooled):.3f} | {mask_iou[0]:.3f} | '
               f'{mask_iou[1]:.3f} | {np.mean(seconds):.2f} |', flush=True)
+        if args.per_class:
+            per_class.append((name, class_ious(pooled)))
+    for name, ious in per_class:
+        print(f'{name}: ' + ', '.join(f'{OCC3D_CLASS_NAMES[i]} {v:.2f}' for i, v in enumerate(ious) if np.isfinite(v)))
 
 
 if __name__ == '__main__':

@@ -5,9 +5,10 @@ Usage: .venv/bin/python bench/bench_dense_labels.py [--dataroot ../shared/data/n
 
 Loads the scene (no image decoding: masks need only calibration), fuses it, labels every keyframe
 and prints: seconds per keyframe with everything (fusion and scene mesh included) and without the
-loading, per-keyframe p50/p95 of the labelling step, per-stage means, and the peak RSS."""
+loading, the process's CPU seconds per keyframe, per-keyframe p50/p95 of the labelling step, per-stage means, and the peak RSS."""
 import argparse
 import json
+import os
 import resource
 import time
 
@@ -29,7 +30,7 @@ def main():
     if not args.dataroot:
         parser.error('no sample data found: pass --dataroot')
     overrides = {k: json.loads(v) for k, _, v in (item.partition('=') for item in args.set)}
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     frames = list(NuScenesSource(args.dataroot, version=args.version, load_images=False))
     loaded = time.perf_counter()
     pipeline = DenseLabelPipeline(DenseLabelConfig(**overrides))
@@ -41,12 +42,14 @@ def main():
         label_times.append(time.perf_counter() - clock)
         for name, seconds in result.stats['seconds'].items():
             stages.setdefault(name, []).append(seconds)
-    done = time.perf_counter()
+    done, cpu = time.perf_counter(), time.process_time() - cpu_start
     n = len(frames)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f'{n} keyframes, settings {overrides or "defaults"}')
     print(f'load {loaded - start:.1f} s; prepare {json.dumps({k: round(v, 1) for k, v in prepared.timings_s.items()})} s')
     print(f'per keyframe, all included: {(done - start) / n:.2f} s; without loading: {(done - loaded) / n:.2f} s')
+    print(f'CPU time per keyframe, all included: {cpu / n:.2f} s (wall figures suffer when the machine is shared; '
+          f'load average now {os.getloadavg()[0]:.1f})')
     print(f'labelling step p50 {np.percentile(label_times, 50):.2f} s, p95 {np.percentile(label_times, 95):.2f} s')
     print('stage means: ' + ', '.join(f'{k} {np.mean(v):.2f} s' for k, v in stages.items()))
     print(f'peak RSS {peak_mb:.0f} MB')

@@ -173,9 +173,11 @@ def main(argv=None) -> None:
     print('  stage medians (ms): ' + ', '.join(f'{k} {v:.1f}' for k, v in node.stats.stage_medians().items()))
     if args.soak and len(samples) > 3:
         settled = [s for s in samples if s[0] >= 30.0] or samples
-        growth = max(s[1] for s in settled) - settled[0][1]
-        print(f'| loc_node soak {args.seconds:.0f} s at {args.rate:.0f} Hz | RSS {settled[0][1]:.0f} MB at 30 s -> '
-              f'max {max(s[1] for s in settled):.0f} MB (growth {growth:.1f} MB); max slot {max(s[2] for s in samples)}, '
+        start_mb = float(np.median([s[1] for s in settled[:3]]))
+        end_mb = float(np.median([s[1] for s in settled[-3:]]))
+        print(f'| loc_node soak {args.seconds:.0f} s at {args.rate:.0f} Hz | RSS median of first three samples after '
+              f'30 s {start_mb:.0f} MB -> last three {end_mb:.0f} MB (growth {end_mb - start_mb:.1f} MB), max '
+              f'{max(s[1] for s in settled):.0f} MB; max slot {max(s[2] for s in samples)}, '
               f'max sync queue {max(s[3] for s in samples)} |')
     executor.shutdown()
     node.destroy_node()

@@ -22,7 +22,8 @@ from loc_ros import parameters as P
 from loc_ros.conversions import InputError, stamp_to_ns
 from loc_ros.diagnostics import PipelineStats, ThrottledLog, diagnostic_array
 from loc_ros.frame_builder import build_frame, is_compressed_topic
-from loc_ros.predictor_backend import StartupError, apply_thresholds, load_predictor, push_thresholds
+from loc_ros.predictor_backend import (StartupError, apply_thresholds, load_predictor, model_thresholds,
+                                       push_thresholds)
 from loc_ros.publishing import OutputPublishers
 from loc_ros.sync import ApproximateSynchronizer
 from loc_ros.worker import LatestSlot, Worker
@@ -53,12 +54,15 @@ class LocNode(Node):
         self.stats = PipelineStats()
         self.log = ThrottledLog(self.get_logger(), period_s=3.0)
         self._prompts = self.settings['prompts']
-        self._thresholds = (self.settings['unknown_threshold'], self.settings['score_threshold'])
         if predictor is None:
             predictor = load_predictor(self.settings, self.get_logger())
         else:
             predictor.set_prompts(list(self._prompts), P.prompt_class_ids(self._prompts))
         self.predictor = predictor
+        model_defaults = model_thresholds(predictor)
+        thresholds = P.declare_all(self, P.MODEL_DEFAULTED, model_defaults)
+        self.settings.update(thresholds)
+        self._thresholds = (thresholds['unknown_threshold'], thresholds['score_threshold'])
         self._thresholds_in_model = push_thresholds(predictor, *self._thresholds)
         model_image_size = getattr(getattr(predictor, 'model', None), 'image_size', None)
         self._decode_size = None if self.settings['decode_full_resolution'] else model_image_size
@@ -72,13 +76,13 @@ class LocNode(Node):
         self.outputs = OutputPublishers(self, self.base_frame)
         self.outputs.publish_legend(self._prompts, P.prompt_class_ids(self._prompts))
         self._subscribe_inputs()
-        self.add_on_set_parameters_callback(self._validate_parameters)
-        self.add_post_set_parameters_callback(self._apply_parameters)
         self.prompt_slot = LatestSlot()
         self.prompt_worker = Worker(self.prompt_slot, self._apply_prompts, self._on_prompt_error, 'loc_prompts')
         self.prompt_worker.start()
         self.worker = Worker(self.slot, self._process, self._on_frame_error)
         self.worker.start()
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
         self._diag_timer = self.create_timer(self.settings['diagnostics_period_s'], self._publish_diagnostics,
                                              callback_group=MutuallyExclusiveCallbackGroup())
 
@@ -167,7 +171,7 @@ class LocNode(Node):
         if not self._thresholds_in_model:
             result = apply_thresholds(result, *self._thresholds)
         stages['predict'], start = (time.monotonic() - start) * 1e3, time.monotonic()
-        grid_published = self.outputs.publish_result(result)
+        grid_published = self.outputs.publish_result(result, update_legend=tuple(result.prompts) == self._prompts)
         done = time.monotonic()
         stages['publish'] = (done - start) * 1e3
         self.stats.latency((grid_published - received) * 1e3, stages)
@@ -226,7 +230,8 @@ class LocNode(Node):
             pending = self.sync.pending()
         extra = {'slot_occupied': self.slot.occupied, 'sync_waiting_lidar': pending[LIDAR],
                  'sync_waiting_images': sum(v for k, v in pending.items() if k != LIDAR),
-                 'prompts': ', '.join(self._prompts)}
+                 'prompts': ', '.join(self._prompts),
+                 'model_trained': str(getattr(self.predictor, 'trained', 'unknown'))}
         self.outputs.publish_diagnostics(
             diagnostic_array(self.stats, self.get_clock().now().to_msg(), self.get_name(), extra))
 

@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # SIGTERM shut the context down while the executor was building its wait set
     finally:
         print('loc_node: shutting down', file=sys.stderr, flush=True)
         executor.shutdown()

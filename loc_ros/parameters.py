@@ -43,10 +43,10 @@ SPECS = (
                   "Sentence templates each prompt is embedded with, '{}' marks the prompt "
                   '(empty = those of the model config / checkpoint).'),
     ParameterSpec('unknown_threshold', 0.0, 'Occupied voxels whose best cosine similarity to the prompts is '
-                  'below this are published as unknown (model inference.unknown_threshold).',
+                  'below this are published as unknown (default: the model config / checkpoint value).',
                   read_only=False, float_range=(-1.0, 1.0)),
     ParameterSpec('score_threshold', 0.5, 'A voxel is occupied when its occupancy probability reaches this '
-                  '(model inference.occupancy_threshold).', read_only=False, float_range=(0.01, 0.99)),
+                  '(default: the model config / checkpoint occupancy_threshold).', read_only=False, float_range=(0.01, 0.99)),
     # inputs
     ParameterSpec('calibration_file', '', 'Rig calibration YAML (LiDAR and camera -> base extrinsics, topics).'),
     ParameterSpec('lidar_topic', '', 'PointCloud2 topic (empty = the one in the calibration file).'),
@@ -67,6 +67,8 @@ SPECS = (
 )
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
 LIVE_PARAMETERS = tuple(spec.name for spec in SPECS if not spec.read_only)
+# declared once the model is loaded: their default is the model's own (e.g. a checkpoint's tuned value)
+MODEL_DEFAULTED = ('unknown_threshold', 'score_threshold')
 
 
 class InvalidParameter(ValueError):
@@ -124,12 +126,18 @@ def check_choice(name: str, value, choices) -> None:
         raise InvalidParameter(f'{name} must be one of {list(choices)}, got {value!r}')
 
 
-def declare_all(node) -> dict:
-    """Declare every parameter on `node` with its descriptor; returns name -> current value."""
+def declare_all(node, names=None, defaults: dict | None = None) -> dict:
+    """Declare the parameters `names` (default: all but MODEL_DEFAULTED) on `node` with their
+    descriptors; `defaults` replaces spec defaults (clamped into the range). An override from the
+    command line or a params file wins over either. Returns name -> current value."""
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
+    names = [s.name for s in SPECS if s.name not in MODEL_DEFAULTED] if names is None else list(names)
     values = {}
-    for spec in SPECS:
+    for spec in (SPEC_BY_NAME[name] for name in names):
+        default = (defaults or {}).get(spec.name, spec.default)
+        if spec.float_range:
+            default = float(min(max(default, spec.float_range[0]), spec.float_range[1]))
         descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
         if spec.float_range:
             descriptor.floating_point_range = [FloatingPointRange(
@@ -137,7 +145,7 @@ def declare_all(node) -> dict:
         if spec.integer_range:
             descriptor.integer_range = [IntegerRange(
                 from_value=spec.integer_range[0], to_value=spec.integer_range[1], step=1)]
-        values[spec.name] = node.declare_parameter(spec.name, spec.default, descriptor).value
+        values[spec.name] = node.declare_parameter(spec.name, default, descriptor).value
     return values
 
 

@@ -3,6 +3,7 @@
 it. No model code lives in loc_ros."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
@@ -33,31 +34,61 @@ def _existing_file(kind: str, path: str) -> Path | None:
     return resolved
 
 
-def model_config(settings: dict):
-    """loc_core LocConfig: the `model_config` file (or defaults) with the node's parameters on top
-    (prompts + their Occ3D ids, thresholds, device, checkpoint, prompt templates when given)."""
+def _base_config(settings: dict):
+    """The config the node's parameters go on top of: the `model_config` file when given, else the
+    config stored in the checkpoint (explicit or the shipped demo one: its tuned thresholds), else
+    loc_core's defaults."""
+    from loc_core.config import LocConfig
+    from loc_core.models.checkpoint import DEMO_CHECKPOINT, CheckpointError, read_metadata
+
+    path = _existing_file('model config', settings.get('model_config', ''))
+    if path:
+        return LocConfig.load(path)
+    checkpoint = settings.get('checkpoint', '')
+    if checkpoint == NO_CHECKPOINT:
+        return LocConfig()
+    checkpoint = _existing_file('checkpoint', checkpoint) or (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
+    if checkpoint is None:
+        return LocConfig()
     try:
-        from loc_core.config import ConfigError, LocConfig
+        return LocConfig.from_dict(json.loads(read_metadata(checkpoint)['config']))
+    except (CheckpointError, KeyError, ValueError) as exc:
+        raise StartupError(f'cannot load the model: {type(exc).__name__}: {exc}'.splitlines()[0]) from exc
+
+
+def model_config(settings: dict):
+    """loc_core LocConfig: the base config (see `_base_config`) with the node's prompts (+ their
+    Occ3D ids), device, checkpoint and prompt templates (when given) on top, and no per-voxel
+    features (none of the node's outputs carries them). Thresholds stay the
+    base config's: the node declares its threshold parameters from the loaded model."""
+    try:
+        from loc_core.config import ConfigError
     except ImportError as exc:
         raise StartupError(f'loc_core model configuration is not available: {exc}') from exc
 
     from loc_ros.parameters import prompt_class_ids
 
-    path = _existing_file('model config', settings.get('model_config', ''))
     try:
-        config = LocConfig.load(path) if path else LocConfig()
+        config = _base_config(settings)
         inference = replace(config.inference, prompts=tuple(settings['prompts']),
                             class_ids=prompt_class_ids(settings['prompts']),
-                            unknown_threshold=float(settings['unknown_threshold']),
-                            occupancy_threshold=float(settings['score_threshold']),
-                            device=settings.get('device', 'cpu'),
-                            checkpoint=settings.get('checkpoint', ''))
+                            device=settings.get('device', 'cpu'), checkpoint=settings.get('checkpoint', ''),
+                            return_features=False)  # no output carries the (M,D) voxel features
         text = config.text
         if settings.get('prompt_templates'):
             text = replace(text, templates=tuple(settings['prompt_templates']))
         return replace(config, inference=inference, text=text).validate()
     except ConfigError as exc:
         raise StartupError(f'bad model config: {exc}') from exc
+
+
+def model_thresholds(predictor) -> dict:
+    """{'unknown_threshold', 'score_threshold'} of a LocPredictor's config; {} for other predictors."""
+    inference = getattr(getattr(predictor, 'config', None), 'inference', None)
+    if inference is None:
+        return {}
+    return {'unknown_threshold': float(inference.unknown_threshold),
+            'score_threshold': float(inference.occupancy_threshold)}
 
 
 def load_predictor(settings: dict, logger=None) -> Predictor:

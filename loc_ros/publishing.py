@@ -52,12 +52,14 @@ class OutputPublishers:
             self._legend_key = key
         self.legend.publish(String(data=outputs.legend_json(prompts, class_ids, grid, self.frame_id)))
 
-    def publish_result(self, result: OccupancyResult) -> float:
+    def publish_result(self, result: OccupancyResult, update_legend: bool = True) -> float:
         """Publish every output that has subscribers, the dense grid first (the product downstream
-        planners wait for), then BEV, voxels and markers; the legend follows the result's classes.
-        Returns time.monotonic() right after the grid went out."""
+        planners wait for), then BEV, voxels and markers; with `update_legend` the legend follows the
+        result's classes (the node passes False for a frame finished with superseded prompts, so the
+        legend never flips back). Returns time.monotonic() right after the grid went out."""
         self.grid_geometry = result.grid
-        self.publish_legend(result.prompts, result.class_ids, result.grid)
+        if update_legend:
+            self.publish_legend(result.prompts, result.class_ids, result.grid)
         self._publish_if_wanted(self.grid, 'grid', lambda: outputs.semantic_grid(result))
         grid_published = time.monotonic()
         self._publish_if_wanted(self.bev, 'bev', lambda: outputs.bev_grid(result, self.frame_id))

@@ -65,8 +65,8 @@ def test_non_frames_are_rejected_clearly():
         DenseLabelPipeline(FAST).prepare([np.zeros((10, 3))])
 
 
-def test_default_pipeline_with_poisson_on_a_one_frame_sequence():
-    [result] = DenseLabelPipeline().run([_frame(0)])
+def test_poisson_pipeline_on_a_one_frame_sequence():
+    [result] = DenseLabelPipeline(DenseLabelConfig(poisson=True)).run([_frame(0)])
     assert result.labels is not None and result.stats['surface_points'] > 0
     occupied = result.labels.semantics != FREE_ID
     assert occupied.sum() >= DenseLabelPipeline(FAST).label(DenseLabelPipeline(FAST).prepare([_frame(0)]), 0) \

@@ -21,8 +21,8 @@ def test_generated_labels_match_the_exact_occupancy_inside_the_camera_mask(frame
     prepared = pipeline.prepare(frames)
     for index in (1, 2):
         scores = compare(pipeline.label(prepared, index).labels, frames[index].occupancy)
-        # a 4-frame window is shorter than the benchmark's; targets there are IoU 0.70, mIoU 0.60
-        assert scores['iou'] >= 0.65 and scores['miou'] >= 0.5, (index, scores['iou'], scores['miou'])
+        # measured 0.76-0.78 and 0.59-0.61 on this 4-frame sequence (see BENCHMARKS.md for longer ones)
+        assert scores['iou'] >= 0.70 and scores['miou'] >= 0.55, (index, scores['iou'], scores['miou'])
 
 
 def test_metrics_are_exact_on_known_tables():

@@ -7,7 +7,9 @@ from loc_core.data.frame import CameraView, Frame
 from loc_core.geometry.transforms import yaw_transform
 from loc_core.geometry.voxel_grid import VoxelGrid
 from loc_core.gt.config import DenseLabelConfig
-from loc_core.gt.densify import batched_surface_points, fill_object_columns, occupied_voxels, surface_points
+from loc_core.gt.densify import (batched_surface_points, fill_ground_gaps, fill_object_columns, occupied_voxels,
+                                 surface_points,
+                                 thicken_surfaces)
 from loc_core.gt.fusion import box_membership, fuse_sequence
 from loc_core.gt.masks import camera_mask, lidar_mask
 from loc_core.gt.semantics import LabelVoter
@@ -109,14 +111,16 @@ def test_poisson_fills_a_hole_in_a_plane_only_near_data():
     surface = surface_points(points, origins, cell=0.1, max_depth=9, density_quantile=0.0, spacing=0.1,
                              thin=0.1, normal_radius=0.5, normal_max_nn=20)
     raw = occupied_voxels(GRID, points)
-    dense = occupied_voxels(GRID, points, surface, fill_radius=3)
+    dense = occupied_voxels(GRID, points, surface, fill_radius=1, fill_radius_xy=3)
     centre = tuple(GRID.point_to_index([[0.0, 0.0, 0.3]])[0])
     assert not raw[centre] and dense[centre]
     assert not occupied_voxels(GRID, points, surface, fill_radius=0)[centre]
-    assert dense.sum() <= raw.sum() * 1.3  # no invented surfaces far from the data
+    # no invented surfaces far from the data: all within 3 voxels across and 1 up/down of the plane
+    where = GRID.index_to_center(np.argwhere(dense))
+    assert np.abs(where[:, :2]).max() <= 6 + 3 * 0.4 + 0.2 and np.abs(where[:, 2] - 0.3).max() <= 0.4 + 0.2
     [alone] = batched_surface_points([(points, origins)], cell=0.1, max_depth=9, density_quantile=0.0,
                                      spacing=0.1, thin=0.1, normal_radius=0.5, normal_max_nn=20)
-    assert dense[centre] == occupied_voxels(GRID, points, alone, fill_radius=3)[centre]
+    assert occupied_voxels(GRID, points, alone, fill_radius=1, fill_radius_xy=3)[centre]
 
 
 def test_object_columns_are_filled_solid_inside_their_box_only():
@@ -130,3 +134,38 @@ def test_object_columns_are_filled_solid_inside_their_box_only():
     changed = fill_object_columns(GRID, semantics, box)
     assert changed == z_high - z_low and np.all(semantics[x, y, z_low:z_high + 1] == 4)
     assert semantics[x, y, z_low - 1] == 17 and np.all(semantics[x, y - 20, z_low:z_high] == 11)
+
+
+def test_whole_box_fill_covers_the_box_above_the_objects_lowest_voxel():
+    semantics = np.full(GRID.shape, 17, np.uint8)
+    box = Boxes(yaw_transform(10.2, 10.2, 1.0, 0.0)[None], [[2.0, 4.0, 2.0]], [4], ['car'])
+    x, y = GRID.point_to_index([[10.1, 10.1, 0.0]])[0, :2]
+    z_low = GRID.point_to_index([[0, 0, 0.3]])[0, 2]
+    semantics[x, y, z_low] = 4
+    fill_object_columns(GRID, semantics, box, whole_box=True)
+    filled = np.argwhere(semantics == 4)
+    assert filled[:, 2].min() == z_low and filled[:, 2].max() == GRID.point_to_index([[0, 0, 1.99]])[0, 2]
+    assert len(np.unique(filled[:, 0])) == 10 + 1 and len(np.unique(filled[:, 1])) == 5 + 1  # 4 x 2 m + half voxels
+    empty = np.full(GRID.shape, 17, np.uint8)
+    assert fill_object_columns(GRID, empty, box, whole_box=True) == 0  # no evidence, no object
+
+
+def test_thickening_fills_behind_surfaces_as_seen_from_the_sensor():
+    semantics = np.full(GRID.shape, 17, np.uint8)
+    wall = GRID.point_to_index([[10.1, 0.1, 1.0]])[0]
+    semantics[tuple(wall)] = 15
+    assert thicken_surfaces(GRID, semantics, origin=[0, 0, 1.0], steps=2) == 2
+    assert semantics[wall[0] + 1, wall[1], wall[2]] == 15 and semantics[wall[0] + 2, wall[1], wall[2]] == 15
+    assert semantics[wall[0] - 1, wall[1], wall[2]] == 17  # nothing in front of the surface
+
+
+def test_ground_gaps_take_the_nearest_ground_voxel_within_the_radius_only():
+    semantics = np.full(GRID.shape, 17, np.uint8)
+    semantics[100:110, 100:110, 2] = 12  # a patch of flat ground
+    semantics[104, 104, 2] = 17  # a gap inside it
+    semantics[120, 100, 5] = 15  # a column that is not empty stays as it is
+    filled = fill_ground_gaps(GRID, semantics, radius=1.0)  # 2.5 voxels
+    assert semantics[104, 104, 2] == 12 and semantics[111, 105, 2] == 12  # 2 voxels = 0.8 m away
+    assert semantics[112, 105, 2] == 17 and semantics[120, 100, 2] == 17  # 1.2 m away / column in use
+    assert filled == int((semantics == 12).sum()) - 99
+    assert fill_ground_gaps(GRID, semantics, radius=0.0) == 0

@@ -14,7 +14,7 @@ import yaml
 from ros_test_utils import calibration_for_frame, isolate_ros, synthetic_frame
 
 from loc_core.data.calibration import save_calibration
-from loc_ros.parameters import SPEC_BY_NAME
+from loc_ros.parameters import MODEL_DEFAULTED, SPEC_BY_NAME
 
 pytestmark = pytest.mark.ros
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,7 +109,7 @@ def test_signal_during_model_loading_exits_cleanly(calibration_file):
 def test_params_file_declares_known_parameters_with_matching_types(tmp_path, calibration_file):
     doc = yaml.safe_load((ROOT / 'config' / 'loc.yaml').read_text())
     params = doc['loc_node']['ros__parameters']
-    assert set(params) == set(SPEC_BY_NAME)
+    assert set(params) == set(SPEC_BY_NAME) - set(MODEL_DEFAULTED)  # those default to the model's
     for name, value in params.items():
         assert type(value) is type(SPEC_BY_NAME[name].default), name
     # the node accepts the file (prompts, thresholds, QoS...) exactly as ros2 run would pass it
@@ -126,7 +126,8 @@ def test_params_file_declares_known_parameters_with_matching_types(tmp_path, cal
                        cli_args=['--ros-args', '--params-file', str(ROOT / 'config' / 'loc.yaml'),
                                  '-p', f'calibration_file:={calibration_file}'])
         assert node.prompts == tuple(params['prompts'])
-        assert node.get_parameter('score_threshold').value == params['score_threshold']
+        assert node.get_parameter('sync_slop_s').value == params['sync_slop_s']
+        assert node.get_parameter('score_threshold').value == SPEC_BY_NAME['score_threshold'].default
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)

@@ -52,8 +52,13 @@ def test_real_predictor_serves_frames_and_follows_prompt_changes(tmp_path):
     harness = Harness(node, calibration, outputs=('grid', 'markers', 'legend'))
     try:
         assert node._decode_size == node.predictor.model.image_size  # JPEGs decoded for the model input
+        inference = node.predictor.config.inference
+        assert inference.occupancy_threshold == 0.05  # the override reached the model
+        assert inference.return_features is False  # the node publishes no voxel features
+        assert node.get_parameter('unknown_threshold').value == pytest.approx(inference.unknown_threshold)
         harness.publish(frame_to_messages(frames[0], calibration, frames[0].timestamp_ns))
-        grid = harness.wait_for('grid', timeout=60)
+        harness.wait_for('markers', timeout=60)  # markers go out last
+        grid = harness.received['grid'][0]
         labels = np.frombuffer(grid.data, dtype=np.uint8)
         assert set(np.unique(labels)) <= {0, 1, 2, 254, 255}
         assert (labels != 255).any()

@@ -9,7 +9,7 @@ from PIL import Image
 from loc_core.data.occ3d_io import load_occ3d_labels
 from loc_core.sim import SyntheticSource
 from loc_core.sim.cli import main
-from loc_core.sim.sequence_io import frame_folder, read_frame
+from loc_core.sim.sequence_io import SequenceFolder, frame_folder, read_frame
 
 
 @pytest.fixture(scope='module')
@@ -62,3 +62,28 @@ def test_bad_arguments_are_clear_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(['--seed', '-4', '--frames', '1', '--out', str(tmp_path / 'b')])
     assert 'seed must be a non-negative integer' in capsys.readouterr().err
+
+
+def test_config_file_sets_the_world(tmp_path):
+    config = tmp_path / 'small.yaml'
+    config.write_text('camera: {width: 352, height: 128}\nlidar: {beams: 16, azimuth_steps: 500}\n'
+                      'novel_probability: 1.0\n')
+    out = tmp_path / 'small'
+    assert main(['--seed', '2', '--frames', '1', '--out', str(out), '--config', str(config)]) == 0
+    frame = read_frame(frame_folder(out, 0))
+    assert all(cam.image.shape == (128, 352, 3) for cam in frame.cameras)
+    assert frame.ring.max() < 16 and len(frame.points) < 16 * 500
+    assert json.loads((out / 'sequence.json').read_text())['config']['camera']['width'] == 352
+
+
+def test_sequence_folder_reads_the_written_frames(written, tmp_path):
+    frames = list(SequenceFolder(written))
+    assert [f.token for f in frames] == ['synth-s6-f0000', 'synth-s6-f0001']
+    with pytest.raises(FileNotFoundError, match='not a loc-sim output folder'):
+        SequenceFolder(tmp_path)
+    (tmp_path / 'sequence.json').write_text('{"frames": ["frames/0000"]}')
+    with pytest.raises(ValueError, match='cannot read synthetic frame'):
+        SequenceFolder(tmp_path).frame(0)
+    (tmp_path / 'sequence.json').write_text('not json')
+    with pytest.raises(ValueError, match='not a valid loc-sim sequence'):
+        SequenceFolder(tmp_path)

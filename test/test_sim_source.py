@@ -75,3 +75,13 @@ def test_novel_classes_are_outside_occ3d_ids():
     assert SyntheticSource.novel_classes() == NOVEL_CLASSES
     assert min(NOVEL_CLASSES) >= NOVEL_ID_MIN
     assert len(set(NOVEL_CLASSES.values())) == len(NOVEL_CLASSES)
+
+
+def test_frames_do_not_depend_on_the_sequence_length_or_order(source, frame):
+    longer = SyntheticSource(seed=3, num_frames=30)
+    assert _digest(longer.frame(1)) == _digest(frame)
+    assert _digest(source.frame(-3)) == _digest(frame)  # negative index, after other frames
+    with pytest.raises(IndexError):
+        source.frame(4)
+    with pytest.raises(TypeError):
+        source.frame(1.5)

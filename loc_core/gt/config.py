@@ -24,14 +24,17 @@ class DenseLabelConfig:
     Densification: `poisson` on/off; `poisson_cell` the finest Poisson octree cell in metres (the
     octree depth follows from the cloud's extent, capped at `max_poisson_depth`); `density_quantile` trims mesh
     vertices whose Poisson density is below that quantile; `mesh_spacing` the sampling step on the
-    mesh; `fill_radius` (voxels) keeps only mesh voxels that close to a voxel holding a real point
-    (no invented surfaces far from data); `downsample` the voxel size that thins the fused cloud before
+    mesh; `fill_radius` (voxels up/down) and `fill_radius_xy` (voxels across) keep only mesh voxels
+    that close to a voxel holding a real point (no invented surfaces far from data); `downsample` the voxel size that thins the fused cloud before
     normals/Poisson; `scene_mesh` reconstructs the static world once per sequence and crops it per
     keyframe instead of once per keyframe (faster). With `object_meshes` objects get their own
     surface once per sequence, in their box frame, when they gathered `object_mesh_min_points`
     points (off by default: closed Poisson surfaces of sparse objects overfill them, see
     BENCHMARKS.md).
-    `fill_objects` makes each box's object solid between its lowest and highest voxel per column.
+    `fill_objects` makes each box's object solid between its lowest and highest voxel per column
+    (`fill_whole_boxes`: every column of the box up to its top);
+    `thicken` gives every surface that many voxels of depth behind it, seen from the LiDAR;
+    `ground_fill_radius` (metres) lets empty columns take the nearest ground voxel that close.
     Semantics: `knn_k` nearest labelled points vote within `knn_max_distance`.
     Masks: `lidar_mask_window` keyframes on each side whose rays are cast for `mask_lidar`;
     `ray_step` the marching step; `camera_mask_stride` the pixel stride of the camera depth buffer."""
@@ -43,19 +46,23 @@ class DenseLabelConfig:
     ego_box: tuple | None = NUSCENES_EGO_BOX
     dynamic_objects: bool = True
     min_points: int = 10
-    poisson: bool = True
+    poisson: bool = False
     poisson_cell: float = 0.2
-    max_poisson_depth: int = 11
+    max_poisson_depth: int = 10
     object_meshes: bool = False
     object_mesh_min_points: int = 500
     density_quantile: float = 0.02
     mesh_spacing: float = 0.15
-    fill_radius: int = 2
+    fill_radius: int = 1
+    fill_radius_xy: int = 1
     downsample: float = 0.2
     normal_radius: float = 1.0
     normal_max_nn: int = 20
     scene_mesh: bool = True
     fill_objects: bool = True
+    fill_whole_boxes: bool = True
+    thicken: int = 0
+    ground_fill_radius: float = 5.0
     knn_k: int = 5
     knn_max_distance: float = 1.0
     lidar_mask_window: int = 3
@@ -79,9 +86,12 @@ class DenseLabelConfig:
             'density_quantile': 0 <= self.density_quantile < 1,
             'mesh_spacing': self.mesh_spacing > 0,
             'fill_radius': self.fill_radius >= 0,
+            'fill_radius_xy': self.fill_radius_xy >= 0,
             'downsample': self.downsample >= 0,
             'normal_radius': self.normal_radius > 0,
             'normal_max_nn': self.normal_max_nn >= 3,
+            'thicken': self.thicken >= 0,
+            'ground_fill_radius': self.ground_fill_radius >= 0,
             'knn_k': self.knn_k >= 1,
             'knn_max_distance': self.knn_max_distance > 0,
             'lidar_mask_window': self.lidar_mask_window >= 0,

@@ -9,6 +9,7 @@ import numpy as np
 import open3d as o3d
 from scipy import ndimage
 
+from loc_core.data.vocabulary import FREE_ID
 from loc_core.geometry.voxel_grid import VoxelGrid
 
 
@@ -82,19 +83,24 @@ def surface_points(points, origins, *, cell: float, max_depth: int, density_quan
     return sample_mesh(poisson_mesh(pts, normals, depth, density_quantile), spacing)
 
 
-def occupied_voxels(grid: VoxelGrid, raw_points, surface=None, fill_radius: int = 2) -> np.ndarray:
+def occupied_voxels(grid: VoxelGrid, raw_points, surface=None, fill_radius: int = 1,
+                    fill_radius_xy: int | None = None) -> np.ndarray:
     """(X,Y,Z) bool: voxels holding a raw point, united with the voxels of `surface` points that lie
-    within `fill_radius` voxels (a ball) of a raw voxel."""
+    within an ellipsoid of `fill_radius_xy` voxels across (default `fill_radius`) and `fill_radius`
+    voxels up and down of a raw voxel (a wider reach across bridges the gaps between LiDAR rings
+    on the ground without inventing tall structures)."""
     raw = grid.voxelize(raw_points).astype(bool)
     if surface is None or len(surface) == 0:
         return raw
     mesh = grid.voxelize(surface).astype(bool)
-    if fill_radius > 0:
-        ball = ndimage.iterate_structure(ndimage.generate_binary_structure(3, 1), fill_radius)
-        mesh &= ndimage.binary_dilation(raw, structure=ball)
-    else:
-        mesh &= raw
-    return raw | mesh
+    across = fill_radius if fill_radius_xy is None else fill_radius_xy
+    return raw | (mesh & ndimage.binary_dilation(raw, structure=_ellipsoid(across, fill_radius)))
+
+
+def _ellipsoid(across: int, vertical: int) -> np.ndarray:
+    """(2a+1, 2a+1, 2v+1) bool structuring element: offsets within the ellipsoid of radii a, a, v."""
+    dx, dy, dz = np.ogrid[-across:across + 1, -across:across + 1, -vertical:vertical + 1]
+    return (dx / max(across, 1e-9)) ** 2 + (dy / max(across, 1e-9)) ** 2 + (dz / max(vertical, 1e-9)) ** 2 <= 1 + 1e-9
 
 
 def batched_surface_points(clouds: list, gap: float = 3.0, **surface_kwargs) -> list:
@@ -118,36 +124,89 @@ def batched_surface_points(clouds: list, gap: float = 3.0, **surface_kwargs) -> 
     return [samples[owner == i] - offsets[i] for i in range(len(clouds))]
 
 
-def fill_object_columns(grid: VoxelGrid, semantics, boxes) -> int:
-    """Make objects solid, in place: inside each box (ego frame, no margin), every voxel column
-    holding voxels of the box's class is filled with that class from the object's lowest such
-    voxel up to the column's highest (LiDAR sees an object's shell, mostly from above and the
-    sides; Occ3D objects are solid). `semantics` (X,Y,Z) uint8. Returns the voxels changed."""
+def fill_object_columns(grid: VoxelGrid, semantics, boxes, whole_box: bool = False) -> int:
+    """Make objects solid, in place. Inside each box (ego frame), every voxel column holding
+    voxels of the box's class is filled with that class from the object's lowest such voxel up to
+    the column's highest (LiDAR sees an object's shell, mostly from above and the sides). With
+    `whole_box`, every column whose centre lies within half a voxel of the box is filled from the
+    object's lowest voxel to the box's top instead (box-shaped objects: vehicles). Boxes without
+    any voxel of their class are left alone. `semantics` (X,Y,Z) uint8. Returns voxels changed."""
     changed = 0
     corners = boxes.corners()
+    margin = grid.voxel_size / 2 if whole_box else 0.0
     for k in range(len(boxes)):
-        index = _voxels_in_box(grid, boxes, k, corners[k])
+        index = _voxels_in_box(grid, boxes, k, corners[k], margin)
         if len(index) == 0:
             continue
-        labels = semantics[tuple(index.T)]
-        is_object = labels == boxes.class_ids[k]
+        is_object = semantics[tuple(index.T)] == boxes.class_ids[k]
         if not is_object.any():
             continue
-        column = index[:, 0] * grid.shape[1] + index[:, 1]
-        keys, slot = np.unique(column, return_inverse=True)
-        highest = np.full(len(keys), -1)
-        np.maximum.at(highest, slot[is_object], index[is_object, 2])
-        fill = (index[:, 2] >= index[is_object, 2].min()) & (index[:, 2] <= highest[slot]) & ~is_object
+        if whole_box:
+            top = grid.point_to_index(corners[k].max(axis=0)[None])[0, 2]
+        else:
+            column = index[:, 0] * grid.shape[1] + index[:, 1]
+            keys, slot = np.unique(column, return_inverse=True)
+            highest = np.full(len(keys), -1)
+            np.maximum.at(highest, slot[is_object], index[is_object, 2])
+            top = highest[slot]
+        fill = (index[:, 2] >= index[is_object, 2].min()) & (index[:, 2] <= top) & ~is_object
         semantics[tuple(index[fill].T)] = boxes.class_ids[k]
         changed += int(fill.sum())
     return changed
 
 
-def _voxels_in_box(grid: VoxelGrid, boxes, k: int, corners) -> np.ndarray:
-    """(n,3) int64 indices of the grid voxels whose centre lies inside box k."""
-    lower = np.clip(grid.point_to_index(corners.min(axis=0)[None])[0], 0, np.array(grid.shape) - 1)
-    upper = np.clip(grid.point_to_index(corners.max(axis=0)[None])[0], 0, np.array(grid.shape) - 1)
+def _voxels_in_box(grid: VoxelGrid, boxes, k: int, corners, margin: float = 0.0) -> np.ndarray:
+    """(n,3) int64 indices of the grid voxels whose centre lies inside box k grown by `margin`."""
+    lower = np.clip(grid.point_to_index(corners.min(axis=0)[None] - margin)[0], 0, np.array(grid.shape) - 1)
+    upper = np.clip(grid.point_to_index(corners.max(axis=0)[None] + margin)[0], 0, np.array(grid.shape) - 1)
     axes = [np.arange(lo, hi + 1) for lo, hi in zip(lower, upper)]
     index = np.stack(np.meshgrid(*axes, indexing='ij'), axis=-1).reshape(-1, 3)
-    inside = boxes.subset([k]).contains(grid.index_to_center(index))[0]
+    inside = boxes.subset([k]).contains(grid.index_to_center(index), margin)[0]
     return index[inside]
+
+
+def thicken_surfaces(grid: VoxelGrid, semantics, origin, steps: int = 1) -> int:
+    """Give surfaces depth, in place: each occupied voxel (id not 17) also fills the free voxels
+    up to `steps` voxel lengths further along the ray from `origin` (3,) (ego frame, metres, the
+    LiDAR) through its centre, with its own id. LiDAR sees the front of solids; the matter behind
+    a seen surface is occupied too. `semantics` (X,Y,Z) uint8. Returns the voxels filled."""
+    index = np.argwhere(semantics != FREE_ID)
+    if len(index) == 0 or steps <= 0:
+        return 0
+    centres = grid.index_to_center(index)
+    away = centres - np.asarray(origin, dtype=np.float64)
+    away /= np.maximum(np.linalg.norm(away, axis=1, keepdims=True), 1e-9)
+    labels = semantics[tuple(index.T)]
+    filled = 0
+    for step in range(1, steps + 1):
+        target = grid.point_to_index(centres + away * grid.voxel_size * step)
+        valid = grid.valid_index(target)
+        target, values = target[valid], labels[valid]
+        free = semantics[tuple(target.T)] == FREE_ID
+        semantics[tuple(target[free].T)] = values[free]
+        filled += int(free.sum())
+    return filled
+
+
+GROUND_IDS = (11, 12, 13, 14)  # driveable_surface, other_flat, sidewalk, terrain
+
+
+def fill_ground_gaps(grid: VoxelGrid, semantics, radius: float) -> int:
+    """Close the gaps between LiDAR rings on the ground, in place: every column with no occupied
+    voxel at all takes, at the same height, the ground voxel (ids 11-14) of the nearest column that
+    has one, when that column is within `radius` metres. `semantics` (X,Y,Z) uint8. Returns the
+    voxels filled."""
+    if radius <= 0:
+        return 0
+    ground = np.isin(semantics, GROUND_IDS)
+    has_ground = ground.any(axis=2)
+    if not has_ground.any():
+        return 0
+    empty = ~(semantics != FREE_ID).any(axis=2)
+    distance, (near_x, near_y) = ndimage.distance_transform_edt(~has_ground, return_indices=True)
+    chosen = empty & (distance * grid.voxel_size <= radius)
+    xs, ys = np.nonzero(chosen)
+    sx, sy = near_x[xs, ys], near_y[xs, ys]
+    level = np.argmax(ground[sx, sy], axis=1)  # the lowest ground voxel of the source column
+    semantics[xs, ys, level] = semantics[sx, sy, level]
+    return len(xs)

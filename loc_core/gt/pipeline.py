@@ -19,7 +19,9 @@ from loc_core.data.occ3d_io import Occ3DLabels
 from loc_core.data.vocabulary import FREE_ID
 from loc_core.geometry.transforms import apply_transform, invert
 from loc_core.gt.config import DenseLabelConfig
-from loc_core.gt.densify import batched_surface_points, fill_object_columns, occupied_voxels, surface_points
+from loc_core.gt.densify import (batched_surface_points, fill_ground_gaps, fill_object_columns, occupied_voxels,
+                                 surface_points,
+                                 thicken_surfaces)
 from loc_core.gt.fusion import FusedSequence, PointSet, fuse_sequence
 from loc_core.gt.masks import camera_mask, lidar_mask, unique_rays
 from loc_core.gt.semantics import LabelVoter
@@ -105,13 +107,16 @@ class DenseLabelPipeline:
             return result
         times['gather'], clock = _lap(clock)
         surface = self._keyframe_surface(prepared, index, static)
-        occupied = occupied_voxels(self.grid, points.points, surface, cfg.fill_radius)
+        occupied = occupied_voxels(self.grid, points.points, surface, cfg.fill_radius, cfg.fill_radius_xy)
         times['densify'], clock = _lap(clock)
         semantics = self._semantics(points, occupied)
         boxes = prepared.fused.boxes[index]
         if cfg.fill_objects and boxes is not None and len(boxes):
-            result.stats['object_fill_voxels'] = fill_object_columns(self.grid, semantics, boxes)
-            occupied = semantics != FREE_ID
+            result.stats['object_fill_voxels'] = fill_object_columns(self.grid, semantics, boxes, cfg.fill_whole_boxes)
+        result.stats['ground_fill_voxels'] = fill_ground_gaps(self.grid, semantics, cfg.ground_fill_radius)
+        result.stats['thickened_voxels'] = thicken_surfaces(self.grid, semantics, frame.lidar_to_ego[:3, 3],
+                                                            cfg.thicken)
+        occupied = semantics != FREE_ID
         times['semantics'], clock = _lap(clock)
         seen_lidar = self._lidar_mask(static, objects, index) | occupied
         times['mask_lidar'], clock = _lap(clock)

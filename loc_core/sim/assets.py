@@ -14,6 +14,10 @@ import numpy as np
 from loc_core.sim.novel import NOVEL_ASSETS
 
 BOX, CYLINDER, SPHERE = 0, 1, 2
+# part materials: BODY takes the object's own colour, the others a fixed one (MATERIAL_ALBEDO)
+BODY, DARK, GLASS, BARK, SKIN, METAL, LIGHT, ROOF = range(8)
+MATERIAL_ALBEDO = np.array([(0.5, 0.5, 0.5), (0.06, 0.06, 0.07), (0.13, 0.17, 0.22), (0.33, 0.24, 0.15),
+                            (0.85, 0.66, 0.52), (0.45, 0.46, 0.48), (0.9, 0.9, 0.88), (0.36, 0.3, 0.3)])
 
 # asset name -> Occ3D class id (novel assets are class 0 'others')
 ASSET_CLASSES = {
@@ -38,13 +42,19 @@ CLASS_REFLECTIVITY = np.array([0.3, 0.6, 0.4, 0.5, 0.5, 0.5, 0.4, 0.25, 0.9, 0.5
 @dataclass
 class Asset:
     """One object's shape: `parts` (P,8) float64 rows in the object frame (see module doc),
-    `albedo` (3,) RGB 0-1, `novel_id` 0 or the novel class id."""
+    `albedo` (3,) RGB 0-1, `novel_id` 0 or the novel class id, `materials` (P,) uint8 material
+    of each part (default BODY)."""
 
     name: str
     class_id: int
     parts: np.ndarray
     albedo: np.ndarray
     novel_id: int = 0
+    materials: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.materials is None:
+            self.materials = np.zeros(len(self.parts), dtype=np.uint8)
 
     @property
     def is_thing(self) -> bool:
@@ -69,20 +79,20 @@ def parts_extent(parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (centre - half3).min(axis=0), (centre + half3).max(axis=0)
 
 
-def _box(cx, cy, cz, sx, sy, sz, yaw=0.0):
-    return (BOX, cx, cy, cz, sx, sy, sz, yaw)
+def _box(cx, cy, cz, sx, sy, sz, yaw=0.0, mat=BODY):
+    return (BOX, cx, cy, cz, sx, sy, sz, yaw, mat)
 
 
-def _cyl(cx, cy, z0, diameter, height):
-    return (CYLINDER, cx, cy, z0 + height / 2, diameter, diameter, height, 0.0)
+def _cyl(cx, cy, z0, diameter, height, mat=BODY):
+    return (CYLINDER, cx, cy, z0 + height / 2, diameter, diameter, height, 0.0, mat)
 
 
-def _sphere(cx, cy, cz, diameter):
-    return (SPHERE, cx, cy, cz, diameter, diameter, diameter, 0.0)
+def _sphere(cx, cy, cz, diameter, mat=BODY):
+    return (SPHERE, cx, cy, cz, diameter, diameter, diameter, 0.0, mat)
 
 
 def _wheels(length, width, diameter, thickness, axle_x=(0.32, -0.32)):
-    return [_box(ax * length, sy * (width / 2 - thickness / 2), diameter / 2, diameter, thickness, diameter)
+    return [_box(ax * length, sy * (width / 2 - thickness / 2), diameter / 2, diameter, thickness, diameter, mat=DARK)
             for ax in axle_x for sy in (1, -1)]
 
 
@@ -91,7 +101,7 @@ def _car(rng):
     length, width, height = rng.uniform(4.0, 4.9), rng.uniform(1.75, 1.95), rng.uniform(1.45, 1.7)
     body_top = 0.3 + 0.5 * (height - 0.3)
     return [_box(0, 0, (0.3 + body_top) / 2, length, width, body_top - 0.3),
-            _box(-0.08 * length, 0, (body_top + height) / 2, 0.55 * length, 0.9 * width, height - body_top),
+            _box(-0.08 * length, 0, (body_top + height) / 2, 0.55 * length, 0.9 * width, height - body_top, mat=GLASS),
             *_wheels(length, width, 0.62, 0.22)]
 
 
@@ -99,7 +109,7 @@ def _truck(rng):
     length, width, height = rng.uniform(6.0, 9.0), rng.uniform(2.3, 2.5), rng.uniform(2.8, 3.6)
     cab = 1.9
     return [_box(length / 2 - cab / 2, 0, 0.45 + (height * 0.8 - 0.45) / 2, cab, width, height * 0.8 - 0.45),
-            _box(-cab / 2, 0, 0.9 + (height - 0.9) / 2, length - cab - 0.2, width, height - 0.9),
+            _box(-cab / 2, 0, 0.9 + (height - 0.9) / 2, length - cab - 0.2, width, height - 0.9, mat=LIGHT),
             *_wheels(length, width, 0.9, 0.3, (0.36, -0.3))]
 
 
@@ -128,18 +138,19 @@ def _construction_vehicle(rng):
 def _motorcycle(rng, rider=False):
     length = rng.uniform(1.9, 2.2)
     parts = [_box(0, 0, 0.65, 0.9 * length, 0.4, 0.55), *_wheels(length, 0.14, 0.6, 0.14, (0.35, -0.35)),
-             _box(0.33 * length, 0, 1.05, 0.1, 0.75, 0.08)]
+             _box(0.33 * length, 0, 1.05, 0.1, 0.75, 0.08, mat=METAL)]
     if rider:
-        parts += [_box(-0.05, 0, 1.25, 0.4, 0.45, 0.6), _sphere(0.02, 0, 1.7, 0.3)]
+        parts += [_box(-0.05, 0, 1.25, 0.4, 0.45, 0.6, mat=DARK), _sphere(0.02, 0, 1.7, 0.3)]
     return parts
 
 
 def _bicycle(rng, rider=False):
     length = rng.uniform(1.6, 1.8)
     parts = [_box(0, 0, 0.62, 0.6 * length, 0.08, 0.4), *_wheels(length, 0.06, 0.68, 0.06, (0.3, -0.3)),
-             _box(0.3 * length, 0, 1.0, 0.08, 0.6, 0.06), _box(-0.08 * length, 0, 0.92, 0.25, 0.15, 0.08)]
+             _box(0.3 * length, 0, 1.0, 0.08, 0.6, 0.06, mat=METAL),
+             _box(-0.08 * length, 0, 0.92, 0.25, 0.15, 0.08, mat=DARK)]
     if rider:
-        parts += [_box(-0.05, 0, 1.3, 0.35, 0.4, 0.65), _sphere(0.05, 0, 1.75, 0.25)]
+        parts += [_box(-0.05, 0, 1.3, 0.35, 0.4, 0.65), _sphere(0.05, 0, 1.75, 0.25, mat=SKIN)]
     return parts
 
 
@@ -149,8 +160,8 @@ def _pedestrian(rng):
     leg = 0.47 * height
     torso = 0.34 * height
     head = 0.13 * height
-    return [_box(0, 0, leg / 2, 0.28, 0.38, leg), _box(0, 0, leg + torso / 2, 0.3, 0.48, torso),
-            _sphere(0, 0, leg + torso + head / 2 + 0.02, head + 0.04)]
+    return [_box(0, 0, leg / 2, 0.28, 0.38, leg, mat=DARK), _box(0, 0, leg + torso / 2, 0.3, 0.48, torso),
+            _sphere(0, 0, leg + torso + head / 2 + 0.02, head + 0.04, mat=SKIN)]
 
 
 def _barrier(rng):
@@ -158,7 +169,7 @@ def _barrier(rng):
 
 
 def _traffic_cone(rng):
-    return [_box(0, 0, 0.025, 0.42, 0.42, 0.05), _cyl(0, 0, 0.05, 0.22, rng.uniform(0.5, 0.7))]
+    return [_box(0, 0, 0.025, 0.42, 0.42, 0.05, mat=DARK), _cyl(0, 0, 0.05, 0.22, rng.uniform(0.5, 0.7))]
 
 
 def _clutter(rng):
@@ -167,7 +178,8 @@ def _clutter(rng):
         return [_box(0, 0, 0.55, 0.7, 0.6, 1.1)]
     if kind == 1:  # crate stack
         size = rng.uniform(0.7, 1.2)
-        return [_box(0, 0, size / 2, size, size, size), _box(0.05, 0.05, size * 1.35, size * 0.7, size * 0.7, size * 0.7)]
+        return [_box(0, 0, size / 2, size, size, size),
+                _box(0.05, 0.05, size * 1.35, size * 0.7, size * 0.7, size * 0.7)]
     return [_cyl(0, 0, 0, 0.4, 0.8), _sphere(0, 0, 0.85, 0.3)]  # hydrant-like post
 
 
@@ -189,7 +201,7 @@ def _dog(rng):
 
 
 def _tyre(rng):
-    return [_cyl(0, 0, 0, rng.uniform(0.6, 0.8), 0.25)]
+    return [_cyl(0, 0, 0, rng.uniform(0.6, 0.8), 0.25, mat=DARK)]
 
 
 def _bench(rng):
@@ -203,7 +215,7 @@ def building_parts(length, width, height, rng):
     """A building footprint `length` x `width` m, `height` m tall, with a smaller roof box."""
     parts = [_box(0, 0, height / 2, length, width, height)]
     if rng.random() < 0.5:
-        parts.append(_box(0, 0, height + 1.0, 0.5 * length, 0.5 * width, 2.0))
+        parts.append(_box(0, 0, height + 1.0, 0.5 * length, 0.5 * width, 2.0, mat=ROOF))
     return parts
 
 
@@ -215,7 +227,7 @@ def fence_parts(length, height):
     posts = int(length // 2.5) + 2
     xs = np.linspace(-length / 2, length / 2, posts)
     return [_box(0, 0, 0.2 + (height - 0.2) / 2, length, 0.05, height - 0.2)] + \
-        [_cyl(x, 0, 0, 0.1, height) for x in xs]
+        [_cyl(x, 0, 0, 0.1, height, mat=METAL) for x in xs]
 
 
 def hedge_parts(length, height, depth=1.0):
@@ -223,22 +235,23 @@ def hedge_parts(length, height, depth=1.0):
 
 
 def _pole(rng):
-    return [_cyl(0, 0, 0, 0.22, rng.uniform(5.0, 8.0))]
+    return [_cyl(0, 0, 0, 0.22, rng.uniform(5.0, 8.0), mat=METAL)]
 
 
 def _street_lamp(rng):
     height = rng.uniform(6.0, 8.0)
-    return [_cyl(0, 0, 0, 0.2, height), _box(0.9, 0, height - 0.1, 1.8, 0.2, 0.2)]
+    return [_cyl(0, 0, 0, 0.2, height, mat=METAL), _box(0.9, 0, height - 0.1, 1.8, 0.2, 0.2, mat=METAL)]
 
 
 def _sign(rng):
-    return [_cyl(0, 0, 0, 0.08, 2.2), _box(0, 0, 2.5, 0.05, 0.7, 0.7)]
+    return [_cyl(0, 0, 0, 0.08, 2.2, mat=METAL), _box(0, 0, 2.5, 0.05, 0.7, 0.7, mat=LIGHT)]
 
 
 def _tree(rng, trunk_min=1.8):
     crown = rng.uniform(2.5, 5.0)
     trunk = rng.uniform(trunk_min, trunk_min + 1.2)
-    return [_cyl(0, 0, 0, rng.uniform(0.25, 0.4), trunk + 0.3 * crown), _sphere(0, 0, trunk + crown / 2, crown)]
+    return [_cyl(0, 0, 0, rng.uniform(0.25, 0.4), trunk + 0.3 * crown, mat=BARK),
+            _sphere(0, 0, trunk + crown / 2, crown)]
 
 
 def _bush(rng):
@@ -279,5 +292,6 @@ def make_asset(name: str, rng: np.random.Generator, parts=None, rider: bool = Fa
         albedo = np.clip(rng.uniform(0.1, 0.8, 3), 0.05, 0.95)
     else:
         albedo = np.clip(albedo * rng.uniform(0.85, 1.15), 0.05, 0.95)
-    return Asset(name, class_id, np.asarray(parts, dtype=np.float64).reshape(-1, 8), albedo,
-                 NOVEL_ASSETS.get(name, 0))
+    rows = np.asarray(parts, dtype=np.float64).reshape(len(parts), -1)
+    materials = rows[:, 8].astype(np.uint8) if rows.shape[1] > 8 else None
+    return Asset(name, class_id, rows[:, :8].copy(), albedo, NOVEL_ASSETS.get(name, 0), materials)

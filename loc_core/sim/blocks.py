@@ -11,6 +11,7 @@ from loc_core.sim.town import place
 
 BLOCK_KINDS = ('buildings', 'park', 'parking', 'construction')
 BLOCK_WEIGHTS = (0.5, 0.2, 0.18, 0.12)
+MIN_BLOCK_LENGTH = {'park': 5.0, 'construction': 6.0}  # metres along the street those kinds need
 
 
 class Block:
@@ -51,7 +52,8 @@ def populate_blocks(rng, layout, ground, config, route_length) -> list:
         kinds[i] = first[rank] if rank < len(first) else BLOCK_KINDS[int(rng.choice(len(BLOCK_KINDS), p=BLOCK_WEIGHTS))]
     objects = []
     for block, kind in zip(blocks, kinds):
-        FILLERS[kind](block)
+        if block.length >= MIN_BLOCK_LENGTH.get(kind, 0.0):  # slivers stay plain grass
+            FILLERS[kind](block)
         objects += block.objects
     return objects
 
@@ -127,7 +129,8 @@ def _parking(block: Block):
     for row_v in (4.0, 16.0):  # two rows of stalls, cars nose to the road
         for u in np.arange(2.5, block.length - 2.5, 2.7):
             if rng.random() < 0.65 * min(density, 1.4):
-                block.add('car', float(u), row_v + rng.uniform(-0.2, 0.2), yaw_local=np.pi / 2 + rng.uniform(-0.05, 0.05))
+                block.add('car', float(u), row_v + rng.uniform(-0.2, 0.2),
+                          yaw_local=np.pi / 2 + rng.uniform(-0.05, 0.05))
             elif rng.random() < 0.08:
                 block.add('clutter', float(u), row_v - 3.2)
     u = 4.0
@@ -136,6 +139,8 @@ def _parking(block: Block):
         block.add(str(name), u + 6.0, 27.0, yaw_local=float(rng.choice([0.0, np.pi])))
         u += 15.0
     for _ in range(int(rng.poisson(1.5 * block.config.pedestrian_density))):
+        if block.length <= 4.0:  # no walkway on a sliver of a lot
+            break
         block.add('pedestrian', rng.uniform(2.0, block.length - 2.0), 10.0 + rng.uniform(-1.5, 1.5),
                   yaw_local=rng.uniform(-np.pi, np.pi))
     block.add('fence', block.length / 2, 33.0, parts=fence_parts(block.length - 2.0, 2.0))

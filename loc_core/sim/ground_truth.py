@@ -5,9 +5,8 @@ camera visibility masks.
 
 Where solids of several classes share a voxel, the later-painted class wins: ground first, then
 stuff (manmade, vegetation), then objects. Ground voxels take their column's majority ground class
-(sidewalk wherever a kerb runs through the column); in the layer holding the ground surface an
-object takes a voxel only when it covers the column's centre, so that the ground keeps columns an
-object merely grazes."""
+(sidewalk wherever a kerb runs through the column); objects standing on a sidewalk leave the
+voxels holding the ground surface to the sidewalk, of which they overlap only the top few cm."""
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +21,9 @@ from loc_core.sim.raymarch import march
 
 GROUND_TOP = 0.0  # z of the road surface, metres (sidewalk tops at 0.15 stay in the same voxel)
 SURFACE_TOLERANCE = 0.03  # solids fill voxels they come this close to (the LiDAR's range noise), metres
-DEPTH_TOLERANCE = 0.05
-HIT_STRIDE = 2  # every 2nd pixel's rendered surface point marks its voxel visible  # a voxel sample this far behind the rendered depth still counts as seen, metres
+SURFACE_BAND = 0.1  # parts starting higher than this above the road leave the ground's voxels, metres
+DEPTH_TOLERANCE = 0.05  # a voxel sample this far behind the rendered depth still counts as seen, metres
+HIT_STRIDE = 2  # every 2nd pixel's rendered surface point marks its voxel visible
 
 
 def semantic_occupancy(snapshot, ego_to_town: np.ndarray, grid: VoxelGrid) -> tuple[np.ndarray, np.ndarray]:
@@ -69,15 +69,15 @@ def _paint_ground(semantics, snapshot, ego_to_town, grid: VoxelGrid) -> None:
     town_xy = centres @ rot.T + ego_to_town[:2, 3]
     half = grid.voxel_size / 2
     classes = snapshot.world.town.ground.column_majority(town_xy, half, rotation=rot)
-    below = np.flatnonzero(grid.lower[2] + np.arange(grid.shape[2]) * grid.voxel_size < GROUND_TOP)
+    below = np.flatnonzero(grid.lower[2] + np.arange(grid.shape[2]) * grid.voxel_size < GROUND_TOP + SURFACE_TOLERANCE)
     semantics[:, :, below] = classes.reshape(nx, ny)[:, :, None]
 
 
 def _part_voxels(part, grid: VoxelGrid, z_edges):
     """The voxels one part (in the ego frame) fills: (index region of the grid, bool mask over
     that region), or None when it misses the grid. A voxel is filled when the part, inflated by
-    SURFACE_TOLERANCE, overlaps it with positive volume; in the layer holding the ground surface
-    the part must also cover the column's centre (else the ground keeps the voxel)."""
+    SURFACE_TOLERANCE, overlaps it with positive volume; a part starting more than SURFACE_BAND
+    above the ground (objects on sidewalks) leaves the voxels holding the ground surface to it."""
     kind, cx, cy, cz, sx, sy, sz, yaw = part
     c, s = abs(np.cos(yaw)), abs(np.sin(yaw))
     tol = SURFACE_TOLERANCE
@@ -103,21 +103,17 @@ def _part_voxels(part, grid: VoxelGrid, z_edges):
         along, across = np.abs(dx * cos + dy * sin), np.abs(-dx * sin + dy * cos)
         cols = ((np.abs(dx) < half + ext_x) & (np.abs(dy) < half + ext_y)
                 & (along < hx + tol + half * (c + s)) & (across < hy + tol + half * (c + s)))
-        centre_cols = (along <= hx) & (across <= hy)
     elif kind == CYLINDER:
         gap = np.hypot(np.maximum(np.abs(dx) - half, 0), np.maximum(np.abs(dy) - half, 0))
         cols = gap < sx / 2 + tol
-        centre_cols = np.hypot(dx, dy) <= sx / 2
     if kind == SPHERE:
         gz = np.maximum(np.abs(zc - cz) - half, 0)
         gxy = np.maximum(np.abs(dx) - half, 0)[:, :, None] ** 2 + np.maximum(np.abs(dy) - half, 0)[:, :, None] ** 2
         inside = gxy + gz[None, None, :] ** 2 < (sx / 2 + tol) ** 2
-        centre = (dx ** 2)[:, :, None] + (dy ** 2)[:, :, None] + ((zc - cz) ** 2)[None, None, :] <= (sx / 2) ** 2
     else:
         inside = np.repeat(cols[:, :, None], len(k_idx), axis=2)
-        centre = np.repeat(centre_cols[:, :, None], len(k_idx), axis=2)
-    surface = (z_edges[k_idx] <= GROUND_TOP) & (z_edges[k_idx + 1] > GROUND_TOP)
-    inside[:, :, surface] &= centre[:, :, surface]
+    if cz - (hz - tol) > GROUND_TOP + SURFACE_BAND:  # raised (on a kerb): leaves the ground's voxels
+        inside[:, :, (z_edges[k_idx] <= GROUND_TOP) & (z_edges[k_idx + 1] > GROUND_TOP)] = False
     region = (slice(lo[0], hi[0] + 1), slice(lo[1], hi[1] + 1), slice(k_idx[0], k_idx[-1] + 1))
     return region, inside
 

@@ -1,6 +1,6 @@
 """The simulated spinning LiDAR: one ray per (azimuth step, beam), cast with open3d's
 `RaycastingScene`, then range noise, random and grazing-angle dropouts, and an intensity from the
-hit class's reflectivity, the incidence angle and the range."""
+hit class's reflectivity (lane paint is brighter), the incidence angle and the range."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,6 +10,10 @@ import numpy as np
 from loc_core.geometry.transforms import apply_rotation, apply_transform, compose, yaw_transform
 from loc_core.sim.assets import CLASS_REFLECTIVITY
 from loc_core.sim.config import LidarConfig
+from loc_core.sim.ground import DRIVEABLE
+from loc_core.sim.shading import lane_markings
+
+PAINT_REFLECTIVITY = 0.8  # retro-reflective lane paint
 
 
 @dataclass
@@ -59,10 +63,13 @@ def simulate_lidar(snapshot, ego_to_town: np.ndarray, config: LidarConfig, rng: 
     grazing = rng.random(len(rng_t)) < np.clip((0.08 - cos_incidence) / 0.08, 0.0, 1.0)
     keep &= ~dropout & ~grazing
     idx = np.flatnonzero(keep)
-    labels = snapshot.label(cast['part'][idx], origin[idx] + dirs_town[idx] * rng_t[idx, None])
+    hits_town = origin[idx] + dirs_town[idx] * rng_t[idx, None]
+    labels = snapshot.label(cast['part'][idx], hits_town)
     noisy = np.maximum(rng_t[idx] + rng.normal(0.0, config.range_noise_std, len(idx)), config.min_range)
     points = dirs_lidar[idx] * noisy[:, None]
     reflect = CLASS_REFLECTIVITY[labels.class_ids]
+    road = np.flatnonzero((labels.object_ids == -1) & (labels.class_ids == DRIVEABLE))
+    reflect[road[lane_markings(hits_town[road], snapshot.world.town.layout)]] = PAINT_REFLECTIVITY
     intensity = 255.0 * reflect * (0.3 + 0.7 * cos_incidence[idx]) * np.exp(-noisy / 150.0)
     intensity = np.clip(intensity + rng.normal(0.0, 2.0, len(idx)), 0.0, 255.0)
     return LidarScan(points.astype(np.float32), intensity.astype(np.float32), ring[idx],

@@ -1,6 +1,7 @@
-"""Motion in the town: the ego drives the main road at a constant speed; every other object moves
-at its own constant speed along its heading (parked and static objects have speed 0). Poses are
-smooth (linear) in time, so boxes and instance ids are consistent from frame to frame."""
+"""Motion in the town: the ego drives the main road, smoothly varying its speed and swaying in its
+lane; every other object moves at its own constant speed along its heading (parked and static
+objects have speed 0). Poses are smooth in time, so boxes and instance ids are consistent from
+frame to frame."""
 from __future__ import annotations
 
 import numpy as np
@@ -34,9 +35,17 @@ class Motion:
         return vel
 
     def ego_pose(self, t: float) -> np.ndarray:
-        """(3,) [x, y, yaw] of the ego (rear axle on the ground) at time t, town frame."""
+        """(3,) [x, y, yaw] of the ego (rear axle on the ground) at time t, town frame: along the
+        main road at the town's mean speed, with a smooth speed variation and sway in its lane
+        (`Town.ego_wobble`), heading along its velocity."""
         x0, y0 = self.town.ego_start
-        return np.array([x0 + self.town.ego_speed * t, y0, 0.0])
+        ax, px, phx, ay, py, phy = self.town.ego_wobble
+        wx, wy = 2 * np.pi / px, 2 * np.pi / py
+        x = x0 + self.town.ego_speed * t + ax * (np.sin(wx * t + phx) - np.sin(phx))
+        y = y0 + ay * (np.sin(wy * t + phy) - np.sin(phy))
+        vx = self.town.ego_speed + ax * wx * np.cos(wx * t + phx)
+        vy = ay * wy * np.cos(wy * t + phy)
+        return np.array([x, y, np.arctan2(vy, vx)])
 
     def ego_to_town(self, t: float) -> np.ndarray:
         x, y, yaw = self.ego_pose(t)

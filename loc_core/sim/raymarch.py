@@ -8,9 +8,19 @@ import numpy as np
 from loc_core.geometry.voxel_grid import VoxelGrid
 
 
+def grid_exit_distance(grid: VoxelGrid, origins, unit_dirs) -> np.ndarray:
+    """(N,3) origins inside the grid, (N,3) unit directions -> (N,) metres to the grid's boundary."""
+    with np.errstate(divide='ignore', invalid='ignore'):
+        to_upper = (grid.upper - origins) / unit_dirs
+        to_lower = (grid.lower - origins) / unit_dirs
+    far = np.where(unit_dirs > 0, to_upper, np.where(unit_dirs < 0, to_lower, np.inf))
+    return np.clip(np.min(far, axis=1), 0.0, None)
+
+
 def march(grid: VoxelGrid, origins, unit_dirs, lengths, step: float | None = None) -> np.ndarray:
     """Voxels traversed by rays: (N,3) origins and (N,3) unit directions in the grid's frame,
-    (N,) lengths in metres (each ray's end point is always included).
+    (N,) lengths in metres (each ray's end point is always included; rays are cut where they
+    leave the grid).
     Returns a grid-shaped uint8 0/1 mask."""
     step = grid.voxel_size / 2 if step is None else float(step)
     origins = np.asarray(origins, dtype=np.float64)
@@ -19,6 +29,7 @@ def march(grid: VoxelGrid, origins, unit_dirs, lengths, step: float | None = Non
     mask = np.zeros(grid.num_voxels, dtype=np.uint8)
     if len(lengths) == 0:
         return mask.reshape(grid.shape)
+    lengths = np.minimum(lengths, grid_exit_distance(grid, origins, unit_dirs))
     counts = np.floor(lengths / step).astype(np.int64) + 2  # samples 0, step, ..., and the end point
     ray = np.repeat(np.arange(len(lengths)), counts)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])

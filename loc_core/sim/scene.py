@@ -35,6 +35,8 @@ class World:
         counts = [len(o.asset.parts) for o in objects]
         self.local_parts = np.concatenate([o.asset.parts for o in objects]) if objects else np.zeros((0, 8))
         self.part_object = np.repeat(np.arange(len(objects)), counts)
+        self.local_materials = (np.concatenate([o.asset.materials for o in objects]) if objects
+                                else np.zeros(0, np.uint8))
         layout = town.layout
         self.ground_slab = np.array([BOX, (layout.x_min + layout.x_max) / 2, 0.0, -0.75,
                                      layout.x_max - layout.x_min + 10.0, 2 * layout.y_extent + 10.0, 1.5, 0.0])
@@ -53,28 +55,33 @@ class World:
         parts[:, 2] = poses[:, 1] + s * x + c * y
         parts[:, 3] += self.motion.base_z[owner]
         parts[:, 7] += poses[:, 2]
-        return Snapshot(self, t, parts, owner, self.motion.object_poses(t))
+        return Snapshot(self, t, parts, owner, self.motion.object_poses(t), self.local_materials[keep])
 
 
 @dataclass
 class HitLabels:
     """Per ray: `class_ids` (N,) uint8 Occ3D ids (novel objects 0, misses FREE_ID),
     `instance_ids` (N,) int32 (-1 for stuff and misses), `novel_ids` (N,) uint8,
-    `object_ids` (N,) int64 town object index (-1 ground, -2 miss)."""
+    `object_ids` (N,) int64 town object index (-1 ground, -2 miss), `materials` (N,) uint8
+    material of the hit part (see `assets`; 0 on the ground and for misses)."""
 
     class_ids: np.ndarray
     instance_ids: np.ndarray
     novel_ids: np.ndarray
     object_ids: np.ndarray
+    materials: np.ndarray
 
 
 class Snapshot:
     """The world at time `t`: `parts` (P,8) solids in the town frame, `part_object` (P,) their
-    object indices, `object_poses` (K,3) every object's [x, y, yaw]; `scene` ray-casts the parts
-    plus the ground slab (top at z = 0, under the whole town)."""
+    object indices, `materials` (P,) their materials, `object_poses` (K,3) every object's
+    [x, y, yaw]; `scene` ray-casts the parts plus the ground slab (top at z = 0, under the whole
+    town)."""
 
-    def __init__(self, world: World, t: float, parts: np.ndarray, part_object: np.ndarray, object_poses):
+    def __init__(self, world: World, t: float, parts: np.ndarray, part_object: np.ndarray, object_poses,
+                 materials: np.ndarray):
         self.world, self.t, self.parts, self.part_object = world, t, parts, part_object
+        self.materials = materials
         self.object_poses = object_poses
         verts, tris, owner = triangulate(np.vstack([parts, world.ground_slab[None]]))
         owner = np.where(owner == len(parts), GROUND_PART, owner)
@@ -104,6 +111,8 @@ class Snapshot:
         obj = np.full(n, -2, dtype=np.int64)
         on_part = part >= 0
         obj[on_part] = self.part_object[part[on_part]]
+        materials = np.zeros(n, dtype=np.uint8)
+        materials[on_part] = self.materials[part[on_part]]
         obj[part == GROUND_PART] = -1
         class_ids = np.full(n, FREE_ID, dtype=np.uint8)
         instance_ids = np.full(n, -1, dtype=np.int32)
@@ -114,4 +123,4 @@ class Snapshot:
         novel_ids[is_obj] = world.novel_ids[obj[is_obj]]
         on_ground = obj == -1
         class_ids[on_ground] = world.town.ground.classify(points_town[on_ground, :2])
-        return HitLabels(class_ids, instance_ids, novel_ids, obj)
+        return HitLabels(class_ids, instance_ids, novel_ids, obj, materials)

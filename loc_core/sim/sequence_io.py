@@ -1,5 +1,5 @@
 """A synthetic sequence on disk, one folder per frame (written atomically: a temporary folder
-renamed into place), readable back into the same `Frame`:
+renamed into place), readable back into the same `Frame`s (`read_frame`, `SequenceFolder`):
 
     <out>/sequence.json                 seed, frame count, SimConfig, novel classes, frame folders
     <out>/preview.png                   camera mosaic + BEV of one frame (see render.py)
@@ -10,7 +10,6 @@ renamed into place), readable back into the same `Frame`:
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -94,7 +93,30 @@ def frame_folder(out, index: int) -> Path:
     return Path(out) / 'frames' / f'{index:04d}'
 
 
-def png_bytes(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format='PNG')
-    return buffer.getvalue()
+class SequenceFolder:
+    """The frames of a `loc-sim` output folder as a source: `len`, iteration and `frame(i)`."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        meta_path = self.folder / 'sequence.json'
+        try:
+            self.meta = json.loads(meta_path.read_text())
+            self.frame_folders = [self.folder / rel for rel in self.meta['frames']]
+        except FileNotFoundError:
+            raise FileNotFoundError(f'{meta_path} not found: not a loc-sim output folder') from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f'{meta_path} is not a valid loc-sim sequence description ({exc})') from exc
+
+    def __len__(self) -> int:
+        return len(self.frame_folders)
+
+    def __iter__(self):
+        for index in range(len(self)):
+            yield self.frame(index)
+
+    def frame(self, index: int) -> Frame:
+        folder = self.frame_folders[index]
+        try:
+            return read_frame(folder)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ValueError(f'cannot read synthetic frame {folder}: {exc}') from exc

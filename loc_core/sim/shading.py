@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from loc_core.sim.assets import CLASS_ALBEDO
+from loc_core.sim.assets import BODY, CLASS_ALBEDO, MATERIAL_ALBEDO
 from loc_core.sim.ground import DRIVEABLE
 from loc_core.sim.town import LANE_WIDTH
 
@@ -13,16 +13,17 @@ SKY_ZENITH = np.array([0.38, 0.56, 0.85])
 MANMADE = 15
 
 
-def hash_noise(cells: np.ndarray) -> np.ndarray:
-    """(N,3) int64 lattice cells -> (N,) float64 in [-1, 1), a deterministic hash."""
-    c = cells.astype(np.uint64)
-    h = (c[:, 0] * np.uint64(73856093)) ^ (c[:, 1] * np.uint64(19349663)) ^ (c[:, 2] * np.uint64(83492791))
-    h = (h ^ (h >> np.uint64(13))) * np.uint64(0x5BD1E995)
-    h ^= h >> np.uint64(15)
-    return (h & np.uint64(0xFFFF)).astype(np.float64) / 32768.0 - 1.0
+NOISE_TABLE = np.random.default_rng(20251024).uniform(-1.0, 1.0, (64, 64, 64)).astype(np.float32)
 
 
-def _lane_markings(points, layout) -> np.ndarray:
+def lattice_noise(points: np.ndarray, cells_per_metre: float) -> np.ndarray:
+    """(N,3) points, metres -> (N,) float32 in [-1, 1): a fixed random value per lattice cell of
+    1/cells_per_metre metres (the lattice repeats every 64 cells)."""
+    cells = np.floor(points * cells_per_metre).astype(np.int32) & 63
+    return NOISE_TABLE[cells[:, 0], cells[:, 1], cells[:, 2]]
+
+
+def lane_markings(points, layout) -> np.ndarray:
     """(N,3) town-frame road points -> (N,) bool: on a painted line of the main road."""
     y, x = points[:, 1], points[:, 0]
     on_main = np.abs(y) < layout.lanes * LANE_WIDTH + 0.2
@@ -52,25 +53,26 @@ def shade(snapshot, dirs, points, normals, labels, hit, distance, config) -> np.
     colour[sky] = SKY_HORIZON + (SKY_ZENITH - SKY_HORIZON) * np.sqrt(elevation)[:, None]
     idx = np.flatnonzero(hit)
     colour[idx] = _surface_colour(snapshot.world, dirs[idx], points[idx], normals[idx], labels.object_ids[idx],
-                                  labels.class_ids[idx], distance[idx], config)
+                                  labels.class_ids[idx], labels.materials[idx], distance[idx], config)
     return (np.clip(colour, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def _surface_colour(world, dirs, points, normals, objects, classes, distance, config) -> np.ndarray:
+def _surface_colour(world, dirs, points, normals, objects, classes, materials, distance, config) -> np.ndarray:
     """Colours (M,3) float32 0-1 of M ray hits."""
     albedo = np.empty((len(objects), 3), dtype=np.float32)
     is_obj = objects >= 0
     albedo[is_obj] = world.albedo[objects[is_obj]]
+    painted = is_obj & (materials != BODY)
+    albedo[painted] = MATERIAL_ALBEDO[materials[painted]]
     ground = ~is_obj
     albedo[ground] = CLASS_ALBEDO[classes[ground]]
     road = np.flatnonzero(ground & (classes == DRIVEABLE))
-    albedo[road[_lane_markings(points[road], world.town.layout)]] = 0.92
+    albedo[road[lane_markings(points[road], world.town.layout)]] = 0.92
     walls = np.flatnonzero(is_obj & (classes == MANMADE))
     albedo[walls[_windows(points[walls], normals[walls])]] *= np.array([0.35, 0.45, 0.6], dtype=np.float32)
     if config.texture_noise > 0:
-        fine = hash_noise(np.floor(points * 6.0).astype(np.int64))
-        coarse = hash_noise(np.floor(points * 1.1).astype(np.int64) + 7919)
-        albedo *= (1.0 + config.texture_noise * (0.6 * fine + 0.4 * coarse)).astype(np.float32)[:, None]
+        noise = 0.6 * lattice_noise(points, 6.0) + 0.4 * lattice_noise(points + 17.0, 1.1)
+        albedo *= (1.0 + config.texture_noise * noise)[:, None]
     n = normals.astype(np.float32)
     n[np.einsum('ij,ij->i', n, dirs.astype(np.float32)) > 0] *= -1
     sun = world.town.sun_direction.astype(np.float32)

@@ -3,7 +3,14 @@
 per-pixel classes, instance ids, and Occ3D occupancy with masks and open-set ids.
 
 Deterministic: the town comes from `numpy.random.default_rng(seed)`, and each frame's sensor
-noise from a generator seeded with (seed, frame index), so frame(i) is the same bytes in any order."""
+noise from a generator seeded with (seed, frame index), so frame(i) is the same bytes in any order.
+A town is built for max(num_frames, 40) frames, so sources of one seed with up to 40 frames give
+identical common frames; longer sequences get a longer (different) town.
+
+Ids: a point's `point_instance_ids` value i (>= 0) is the town object whose box has the instance
+id `instance_token(i)` = 'synth-s{seed}-obj{i}'; -1 marks stuff (road, buildings, vegetation...).
+Novel objects are class 0 in points, pixels, boxes and `semantics`; `semantics_open` keeps their
+novel id (`NOVEL_CLASSES`). Timestamps start at BASE_TIME_NS and step by `frame_interval_s`."""
 from __future__ import annotations
 
 import numpy as np
@@ -62,6 +69,8 @@ class SyntheticSource:
 
     def frame(self, index: int) -> Frame:
         """Frame `index` (0-based; negative counts from the end)."""
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f'frame index must be an integer, got {index!r}')
         if not -self.num_frames <= index < self.num_frames:
             raise IndexError(f'frame {index} out of range for {self.num_frames} frames')
         index %= self.num_frames

@@ -129,7 +129,7 @@ def _traffic(rng, layout, config, ego_start, ego_speed, duration) -> list:
             lo, hi = layout.x_min - speed * duration - 20.0, layout.x_max + speed * duration + 20.0
             x = lo + rng.uniform(0.0, 20.0)
             while x < hi:
-                obj = place(rng, _moving_kind(rng), 0.0, y, yaw, speed, **_rider())
+                obj = place(rng, _moving_kind(rng), 0.0, y, yaw, speed, rider=True)
                 half = obj.radius()
                 obj.x = float(x + half)
                 out.append(obj)
@@ -139,10 +139,6 @@ def _traffic(rng, layout, config, ego_start, ego_speed, duration) -> list:
 
 def _moving_kind(rng) -> str:
     return str(rng.choice(MOVING_KINDS, p=MOVING_WEIGHTS))
-
-
-def _rider() -> dict:
-    return {'rider': True}
 
 
 def _ego_lane(rng, ego_start, ego_speed, y, yaw) -> list:

@@ -108,6 +108,7 @@ class Town:
     town_to_world: np.ndarray
     sun_direction: np.ndarray
     has_novel: bool = False
+    ego_wobble: tuple = (0.0, 1.0, 0.0, 0.0, 1.0, 0.0)  # see `ego_wobble`
 
 
 def plan_layout(rng: np.random.Generator, route_length: float) -> Layout:
@@ -186,8 +187,19 @@ def build_town(seed: int, num_frames: int, config: SimConfig) -> Town:
         from loc_core.data.vocabulary import OCC3D_CLASS_NAMES
         objects = [o for o in objects if not (o.asset.is_thing and o.asset.novel_id == 0
                                               and OCC3D_CLASS_NAMES[o.asset.class_id] in disabled)]
-    return Town(seed, layout, ground, objects, ego_start, ego_speed, random_town_to_world(rng),
+    town = Town(seed, layout, ground, objects, ego_start, ego_speed, random_town_to_world(rng),
                 sun_direction(rng), has_novel)
+    town.ego_wobble = ego_wobble(rng, ego_speed)
+    return town
+
+
+def ego_wobble(rng: np.random.Generator, speed: float) -> tuple:
+    """(along amplitude m, period s, phase, across amplitude m, period s, phase): the ego's
+    speed varies by up to 8 % and it sways up to 0.35 m within its lane (less below 4 m/s), smoothly."""
+    along_period, across_period = rng.uniform(8.0, 16.0), rng.uniform(6.0, 14.0)
+    return (float(rng.uniform(0.0, 0.08) * speed * along_period / (2 * np.pi)), float(along_period),
+            float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0.05, 0.35) * min(1.0, speed / 4.0)),
+            float(across_period), float(rng.uniform(0, 2 * np.pi)))
 
 
 def place(rng, name: str, x: float, y: float, yaw: float, speed: float = 0.0, z: float = 0.0,
