@@ -74,7 +74,7 @@ def camera_overlay(camera: CameraView, labels, lut, free_value: int, grid: Voxel
     return image.astype(np.uint8)
 
 
-def voxel_view_3d(labels, lut, free_value: int, grid: VoxelGrid, max_voxels: int = 40000,
+def voxel_view_3d(labels, lut, free_value: int, grid: VoxelGrid, max_voxels: int = 80000,
                   size_px=(900, 700)) -> np.ndarray:
     """A 3D scatter render of the occupied voxels (matplotlib, off-screen) -> (H,W,3) uint8."""
     import matplotlib
@@ -125,3 +125,26 @@ def save_png(path, image) -> None:
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format='PNG')
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def overview(panels: list[tuple[str, np.ndarray]], top: tuple[str, np.ndarray], width: int = 1200) -> np.ndarray:
+    """One picture: `top` (title, image) across the full width, then `panels` side by side below,
+    each with its title. Images (H,W,3) uint8; returns (H,W,3) uint8 on a white background."""
+    from PIL import Image, ImageDraw
+
+    def titled(title, image, target_width):
+        img = Image.fromarray(np.asarray(image, dtype=np.uint8))
+        img = img.resize((target_width, max(1, round(img.height * target_width / img.width))))
+        canvas = Image.new('RGB', (target_width, img.height + 22), 'white')
+        canvas.paste(img, (0, 22))
+        ImageDraw.Draw(canvas).text((6, 5), title, fill=(0, 0, 0))
+        return canvas
+
+    head = titled(*top, width)
+    tiles = [titled(title, image, width // len(panels)) for title, image in panels]
+    row_height = max(t.height for t in tiles)
+    sheet = Image.new('RGB', (width, head.height + row_height), 'white')
+    sheet.paste(head, (0, 0))
+    for i, tile in enumerate(tiles):
+        sheet.paste(tile, (i * (width // len(panels)), head.height))
+    return np.asarray(sheet)

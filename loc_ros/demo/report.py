@@ -96,7 +96,7 @@ class PhaseScore:
 def write_snapshots(out: Path, tag: str, frame, labels, legend: dict, grid: VoxelGrid, truth=None) -> list[str]:
     """PNG pictures of one output: CAM_FRONT overlay, BEV (prediction, and ground truth when known),
     3D voxels. Returns the file names written."""
-    from loc_core.viz.snapshots import bev_image, camera_overlay, save_png, voxel_view_3d
+    from loc_core.viz.snapshots import bev_image, camera_overlay, overview, save_png, voxel_view_3d
 
     lut = color_lut(legend)
     camera = frame.camera('CAM_FRONT') if 'CAM_FRONT' in frame.camera_names else frame.cameras[0]
@@ -107,6 +107,12 @@ def write_snapshots(out: Path, tag: str, frame, labels, legend: dict, grid: Voxe
         gt_lut = np.zeros((256, 3), dtype=np.uint8)
         gt_lut[:len(OCC3D_COLORS)] = OCC3D_COLORS
         names[f'{tag}_bev_ground_truth.png'] = bev_image(truth.semantics, gt_lut, FREE_ID)
+    panels = [('BEV, prediction', names[f'{tag}_bev.png']), ('3D voxels, prediction', names[f'{tag}_voxels3d.png'])]
+    if truth is not None:
+        panels.insert(1, ('BEV, ground truth', names[f'{tag}_bev_ground_truth.png']))
+    prompts = ', '.join(c['prompt'] for c in legend['classes'])
+    names[f'{tag}_overview.png'] = overview(panels, (f'{camera.name} {tag} the prompt change; prompts: {prompts}',
+                                                     names[f'{tag}_camera.png']))
     for name, image in names.items():
         save_png(out / name, image)
     (out / f'{tag}_legend.json').write_text(json.dumps(legend, indent=1))
