@@ -5,7 +5,8 @@ Usage: .venv/bin/python bench/bench_dense_labels.py [--dataroot ../shared/data/n
 
 Loads the scene (no image decoding: masks need only calibration), fuses it, labels every keyframe
 and prints: seconds per keyframe with everything (fusion and scene mesh included) and without the
-loading, the process's CPU seconds per keyframe, per-keyframe p50/p95 of the labelling step, per-stage means, and the peak RSS."""
+loading, the process's CPU seconds per keyframe, per-keyframe p50/p95 of the labelling step,
+per-stage means, and the peak RSS."""
 import argparse
 import json
 import os

@@ -15,25 +15,25 @@ NUSCENES_EGO_BOX = (-1.2, -1.1, -0.5, 4.2, 1.1, 2.2)
 
 @dataclass(frozen=True)
 class DenseLabelConfig:
-    """Settings of `DenseLabelPipeline`.
+    """Settings of `DenseLabelPipeline`. Defaults: the best stages of the ablation in BENCHMARKS.md
+    ("Dense labels"); Poisson and surface thickening are off there because they stopped helping.
 
     Fusion: `window` keyframes on each side of a keyframe are fused (None = the whole sequence);
     `box_margin` enlarges boxes (sides and top; the bottom stays, so ground is not dragged along)
     for the static/dynamic split; `ego_box` is removed from every cloud; `dynamic_objects` turns the
     per-object accumulation on (off: every point is treated as static world geometry).
     Densification: `poisson` on/off; `poisson_cell` the finest Poisson octree cell in metres (the
-    octree depth follows from the cloud's extent, capped at `max_poisson_depth`); `density_quantile` trims mesh
-    vertices whose Poisson density is below that quantile; `mesh_spacing` the sampling step on the
-    mesh; `fill_radius` (voxels up/down) and `fill_radius_xy` (voxels across) keep only mesh voxels
-    that close to a voxel holding a real point (no invented surfaces far from data); `downsample` the voxel size that thins the fused cloud before
-    normals/Poisson; `scene_mesh` reconstructs the static world once per sequence and crops it per
-    keyframe instead of once per keyframe (faster). With `object_meshes` objects get their own
-    surface once per sequence, in their box frame, when they gathered `object_mesh_min_points`
-    points (off by default: closed Poisson surfaces of sparse objects overfill them, see
-    BENCHMARKS.md).
-    `fill_objects` makes each box's object solid between its lowest and highest voxel per column
-    (`fill_whole_boxes`: every column of the box up to its top);
-    `thicken` gives every surface that many voxels of depth behind it, seen from the LiDAR;
+    depth follows from the cloud's extent, capped at `max_poisson_depth`); `density_quantile` trims
+    mesh vertices whose Poisson density is below that quantile; `mesh_spacing` the sampling step on
+    the mesh; `fill_radius` (voxels up/down) and `fill_radius_xy` (voxels across) keep only mesh
+    voxels that close to a voxel holding a real point (no invented surfaces far from data);
+    `downsample` the cube size that thins the fused cloud before normals/Poisson; `scene_mesh`
+    reconstructs the static world once per sequence and crops it per keyframe instead of once per
+    keyframe (faster). With `object_meshes` objects get their own surface once per sequence, in
+    their box frame, when they gathered `object_mesh_min_points` points (closed Poisson surfaces of
+    sparse objects overfill them). Solids: `fill_objects` makes each box's object solid between
+    its lowest and highest voxel per column (`fill_whole_boxes`: every column of the box up to its
+    top); `thicken` gives every surface that many voxels of depth behind it, seen from the LiDAR;
     `ground_fill_radius` (metres) lets empty columns take the nearest ground voxel that close.
     Semantics: `knn_k` nearest labelled points vote within `knn_max_distance`.
     Masks: `lidar_mask_window` keyframes on each side whose rays are cast for `mask_lidar`;

@@ -1,9 +1,10 @@
 """`DenseLabelPipeline`: a time-ordered sequence of Frames -> Occ3D labels per keyframe.
 
-Per keyframe, in its ego frame: fused static + object points (`fusion`), their voxels united with
-a Poisson surface (`densify`), semantics by KNN vote (`semantics`), objects made solid inside their
-boxes, `mask_lidar` by ray casting and `mask_camera` by depth buffers (`masks`). Semantics are 17 (free) where nothing is occupied,
-0-16 where the vote found a label, 255 on occupied voxels no labelled point is near."""
+Per keyframe, in its ego frame: fused static + object points (`fusion`), their voxels (optionally
+united with a Poisson surface: `densify`), semantics by KNN vote (`semantics`), objects made solid
+inside their boxes, ground gaps filled, `mask_lidar` by ray casting and `mask_camera` by depth
+buffers (`masks`). Semantics are 17 (free) where nothing is occupied, 0-16 where the vote found a
+label, 255 on occupied voxels no labelled point is near."""
 from __future__ import annotations
 
 import logging
