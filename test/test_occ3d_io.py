@@ -71,3 +71,17 @@ def test_open_set_extension_round_trips_and_is_checked(tmp_path):
     open_set[0, 0, 0] = 4  # disagrees with semantics outside novel voxels
     with pytest.raises(Occ3DFormatError, match='semantics_open'):
         Occ3DLabels(**arrays, semantics_open=open_set)
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from loc_core.data.occ3d_io import atomic_write_bytes
+
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_bytes(tmp_path / 'out.bin', b'x')
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
