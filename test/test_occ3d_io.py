@@ -74,14 +74,9 @@ def test_open_set_extension_round_trips_and_is_checked(tmp_path):
 
 
 def test_atomic_writes_get_ordinary_permissions(tmp_path):
-    import os
     import stat
 
-    from loc_core.data.occ3d_io import atomic_write_bytes
+    from loc_core.data import occ3d_io
 
-    old = os.umask(0o022)
-    try:
-        path = atomic_write_bytes(tmp_path / 'out.bin', b'x')
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    path = occ3d_io.atomic_write_bytes(tmp_path / 'out.bin', b'x')
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~occ3d_io._UMASK
