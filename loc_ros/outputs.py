@@ -19,13 +19,13 @@ Message choices:
 """
 from __future__ import annotations
 
-import colorsys
 import json
 
 import numpy as np
 
-from loc_core.data.vocabulary import OCC3D_COLORS, UNKNOWN_COLOR
+from loc_core.data.vocabulary import UNKNOWN_COLOR
 from loc_core.inference.result import FREE_LABEL, UNKNOWN_LABEL, OccupancyResult
+from loc_core.viz.palette import prompt_color
 from loc_ros import cdr
 
 GROUND_CLASS_IDS = (11, 12, 13, 14)  # driveable_surface, other_flat, sidewalk, terrain
@@ -34,17 +34,11 @@ UNKNOWN_NAMESPACE = 'unknown'
 
 
 def class_colors(prompts, class_ids) -> np.ndarray:
-    """(P,3) uint8 RGB per prompt: the Occ3D colour when the prompt stands for an Occ3D class,
-    otherwise a saturated hue spread by the golden ratio over the prompt index (stable per index)."""
+    """(P,3) uint8 RGB per prompt: the Occ3D colour when the prompt stands for an Occ3D class, otherwise
+    a colour derived from the prompt's text, so a class keeps its colour when the prompt set changes."""
     ids = np.asarray(class_ids, dtype=np.int64).reshape(-1)
-    out = np.empty((len(prompts), 3), dtype=np.uint8)
-    for i in range(len(prompts)):
-        if i < len(ids) and 0 <= ids[i] < len(OCC3D_COLORS) - 1:
-            out[i] = OCC3D_COLORS[ids[i]]
-        else:
-            hue = (0.13 + 0.618034 * i) % 1.0
-            out[i] = np.round(np.array(colorsys.hsv_to_rgb(hue, 0.85, 0.95)) * 255)
-    return out
+    return np.array([prompt_color(p, int(ids[i]) if i < len(ids) else -1) for i, p in enumerate(prompts)],
+                    dtype=np.uint8).reshape(-1, 3)
 
 
 def _occupied(result: OccupancyResult) -> tuple[np.ndarray, np.ndarray]:

@@ -71,3 +71,12 @@ def test_open_set_extension_round_trips_and_is_checked(tmp_path):
     open_set[0, 0, 0] = 4  # disagrees with semantics outside novel voxels
     with pytest.raises(Occ3DFormatError, match='semantics_open'):
         Occ3DLabels(**arrays, semantics_open=open_set)
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    import stat
+
+    from loc_core.data import occ3d_io
+
+    path = occ3d_io.atomic_write_bytes(tmp_path / 'out.bin', b'x')
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~occ3d_io._UMASK

@@ -8,7 +8,7 @@ from loc_core.data.frame import Frame
 from loc_core.data.nuscenes_source import CAMERA_NAMES
 from loc_core.data.occ3d_io import NOVEL_ID_MIN, OCC3D_SHAPE
 from loc_core.data.vocabulary import FREE_ID
-from loc_core.sim import NOVEL_CLASSES, SimConfig, SyntheticSource
+from loc_core.sim import NOVEL_CLASSES, SyntheticSource
 
 
 

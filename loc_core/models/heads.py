@@ -6,7 +6,6 @@ W (D,L) into the text space: f = W h / |W h|. Cosine similarity with a unit text
 prompts W^T t and the Gram matrix W^T W are computed once per prompt set."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 from torch.nn import functional as F
 

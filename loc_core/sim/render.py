@@ -11,20 +11,16 @@ from PIL import Image, ImageDraw
 from loc_core.data.frame import Frame
 from loc_core.data.occ3d_io import atomic_write_bytes
 from loc_core.data.vocabulary import FREE_ID, OCC3D_COLORS
+from loc_core.viz.snapshots import top_labels
 
 MOSAIC_ORDER = (('CAM_FRONT_LEFT', 'CAM_FRONT', 'CAM_FRONT_RIGHT'), ('CAM_BACK_LEFT', 'CAM_BACK', 'CAM_BACK_RIGHT'))
 BEV_SCALE = 3  # pixels per voxel
 
 
 def bev_image(semantics: np.ndarray) -> np.ndarray:
-    """(X,Y,Z) uint8 Occ3D ids -> (Y,X,3) uint8 RGB, the top-most occupied voxel of each column,
+    """(X,Y,Z) uint8 Occ3D ids -> (X,Y,3) uint8 RGB, the top-most occupied voxel of each column,
     drawn with +x (ego forward) up and +y (left) to the left."""
-    occupied = semantics != FREE_ID
-    top = semantics.shape[2] - 1 - np.argmax(occupied[:, :, ::-1], axis=2)
-    labels = np.take_along_axis(semantics, top[:, :, None], axis=2)[:, :, 0]
-    labels = np.where(occupied.any(axis=2), labels, FREE_ID)
-    rgb = OCC3D_COLORS[labels]  # (X, Y, 3)
-    return np.ascontiguousarray(rgb[::-1, ::-1])
+    return np.ascontiguousarray(OCC3D_COLORS[top_labels(semantics, FREE_ID)][::-1, ::-1])
 
 
 def _labels_rgb(labels: np.ndarray) -> np.ndarray:

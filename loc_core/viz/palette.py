@@ -13,7 +13,7 @@ from loc_core.inference.result import FREE_LABEL, UNKNOWN_LABEL
 
 def prompt_color(prompt: str, class_id: int = -1) -> np.ndarray:
     """(3,) uint8 RGB for one prompt."""
-    if 0 <= class_id < len(OCC3D_COLORS):
+    if 0 <= class_id < len(OCC3D_COLORS) - 1:  # 17 (free) is no class a prompt can stand for
         return OCC3D_COLORS[class_id].copy()
     digest = hashlib.sha1(prompt.strip().lower().encode()).digest()
     hue = digest[0] / 255.0
