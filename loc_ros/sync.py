@@ -10,7 +10,8 @@ A pivot message is dropped, with a reason, when it can never match:
   (far-apart stamps);
 * 'timeout': it has waited more than `max_wait` since it arrived (receive time, not stamps: topics
   are delivered with different delays) and some stream still sent nothing close enough (a missing
-  or silent camera); checked whenever a message arrives;
+  or silent camera); checked whenever a message arrives that does not itself complete part of
+  that pivot's set;
 * 'queue_overflow': more than `queue_size` pivots wait at once.
 Not thread-safe: call `add` from one thread (or under a lock).
 """
@@ -79,7 +80,7 @@ class ApproximateSynchronizer:
                 old_stamp, _ = queue.popleft()
                 self._arrivals.popleft()
                 self._drop(result, Drop('queue_overflow', stream, old_stamp, f'more than {self.queue_size} waiting'))
-        self._match(result, now_ns)
+        self._match(result, now_ns, (stream, stamp_ns))
         self._prune_others()
         return result
 
@@ -91,7 +92,11 @@ class ApproximateSynchronizer:
         self.counts[drop.reason] += 1
         result.dropped.append(drop)
 
-    def _match(self, result: SyncResult, now_ns: int) -> None:
+    def _match(self, result: SyncResult, now_ns: int, arriving: tuple) -> None:
+        """Match, rule out or time out waiting pivots, oldest first. `arriving` (stream, stamp) is the
+        message just added: when it is part of the oldest pivot's set, that pivot made progress and is
+        not timed out by it (its messages were late in reaching us, e.g. a stalled executor, not
+        missing); a silent camera still times it out with the next message that does not help it."""
         pivots = self._queues[self.pivot]
         while pivots:
             stamp, message = pivots[0]
@@ -113,7 +118,7 @@ class ApproximateSynchronizer:
                 self._consume(chosen)
                 self.counts['matched'] += 1
                 result.matched.append({self.pivot: (stamp, message), **chosen})
-            elif now_ns - self._arrivals[0] > self.max_wait_ns:
+            elif now_ns - self._arrivals[0] > self.max_wait_ns and not _helps(chosen, arriving):
                 self._pop_pivot()
                 self._drop(result, Drop('timeout', self.pivot, stamp,
                                         f'nothing within {self.slop_ns / 1e6:.0f} ms from {waiting} after '
@@ -151,3 +156,9 @@ class ApproximateSynchronizer:
             queue = self._queues[name]
             while queue and ((horizon is not None and queue[0][0] < horizon) or len(queue) > 4 * self.queue_size):
                 queue.popleft()
+
+
+def _helps(chosen: dict, arriving: tuple) -> bool:
+    """Whether the message `arriving` (stream, stamp) is the one chosen for its stream."""
+    stream, stamp = arriving
+    return stream in chosen and chosen[stream][0] == stamp

@@ -37,18 +37,25 @@ def test_played_bag_goes_through_the_node(nuscenes_bag, tmp_path):
     assert len(calibration.cameras) == 6
     predictor = HeightBandPredictor()
     node = LocNode(predictor=predictor, parameter_overrides=[
-        Parameter('calibration_file', value=str(calibration_file)), Parameter('prompts', value=['ground', 'car'])])
+        Parameter('calibration_file', value=str(calibration_file)), Parameter('prompts', value=['ground', 'car']),
+        Parameter('input_qos', value='reliable')])  # a played bag is a recording: take every message
     harness = Harness(node, calibration, outputs=('grid', 'markers', 'legend'))
     try:
-        report = BagPlayer(nuscenes_bag, rate=2.0, wait_for_subscribers_s=10.0).play()
+        report = BagPlayer(nuscenes_bag, rate=1.0, wait_for_subscribers_s=10.0).play()
         deadline = time.monotonic() + 30
-        while node.stats.counts['published'] + node.slot.dropped < 41 and time.monotonic() < deadline:
+        def accounted():
+            counts = node.stats.snapshot()
+            return counts.get('published', 0) + sum(v for k, v in counts.items() if k.startswith('drop.'))
+
+        while accounted() < 41 and time.monotonic() < deadline:
             time.sleep(0.1)
         counts = node.stats.snapshot()
-        assert counts['lidar_in'] == 41, (counts, report)
-        assert counts.get('drop.unmatched', 0) == 0 and counts.get('drop.timeout', 0) == 0, counts
-        assert counts['published'] + counts.get('drop.busy', 0) == 41, counts
-        assert counts['published'] >= 10
+        assert counts['lidar_in'] == 41 and counts['camera_in'] == 41 * 6, (counts, report)
+        dropped = {k: v for k, v in counts.items() if k.startswith('drop.')}
+        assert counts['published'] + sum(dropped.values()) == 41, counts  # every scan accounted for
+        assert 'drop.unmatched' not in dropped, counts  # real nuScenes stamps fit the default slop
+        # A stalled executor can still time out a few frames (see loc_ros/sync.py); most go through.
+        assert counts['published'] >= 25, counts
         assert all(len(cams) == 6 for cams in predictor.camera_sets)
         # JPEGs are decoded whole here (the stand-in predictor has no model input size)
         assert set(predictor.camera_sets[0].values()) == {(900, 1600, 3)}

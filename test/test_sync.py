@@ -72,6 +72,21 @@ def test_timeout_counts_receive_time_not_stamps():
     assert [m['lidar'][1] for m in result.matched] == ['l500']
 
 
+def test_a_stalled_executor_does_not_time_out_a_frame_whose_images_are_queued():
+    """The LiDAR callback ran, then the executor stalled past max_wait while every image was already
+    received: each late image completes part of the set, so the frame is matched, not dropped."""
+    sync = make(max_wait_ns=300 * MS)
+    sync.add('lidar', 0, 'l0', now_ns=0)
+    assert not sync.add('cam_a', 1 * MS, 'a1', now_ns=500 * MS).dropped  # 500 ms later: still waits
+    result = sync.add('cam_b', 2 * MS, 'b2', now_ns=501 * MS)
+    assert [m['lidar'][1] for m in result.matched] == ['l0'] and sync.counts['timeout'] == 0
+    # a message that does not help (a newer scan) still times out a pivot whose camera is silent
+    sync.add('lidar', 100 * MS, 'l100', now_ns=600 * MS)
+    sync.add('cam_a', 101 * MS, 'a101', now_ns=601 * MS)
+    result = sync.add('lidar', 200 * MS, 'l200', now_ns=1000 * MS)
+    assert [(d.reason, d.stamp_ns) for d in result.dropped] == [('timeout', 100 * MS)]
+
+
 def test_queue_overflow_bounds_waiting_pivots():
     sync = make(queue_size=3, max_wait_ns=10**12)
     reasons = []
