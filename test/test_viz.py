@@ -50,6 +50,10 @@ def test_first_hit_respects_occlusion():
     hits = first_hit_labels(_front_camera(), labels, grid, FREE, stride=2)
     centre = hits[hits.shape[0] // 2, hits.shape[1] // 2]
     assert centre == 1
+    around_camera = grid.point_to_index([[0.0, 0.0, 1.5]])[0]
+    own = labels.copy()
+    own[tuple(around_camera)] = 4  # the ego vehicle's own voxel: not what the camera sees
+    np.testing.assert_array_equal(first_hit_labels(_front_camera(), own, grid, FREE, stride=2), hits)
     assert (hits == 15).sum() > (hits == 1).sum() > 0
     lut = np.zeros((256, 3), np.uint8)
     lut[:18] = OCC3D_COLORS

@@ -31,16 +31,17 @@ def bev_image(labels, lut, free_value: int, scale: int = 3, background=(30, 30, 
 
 
 def first_hit_labels(camera: CameraView, labels, grid: VoxelGrid, free_value: int, stride: int = 4,
-                     max_range: float = 60.0, rows_per_chunk: int = 32) -> np.ndarray:
+                     near: float = 1.5, max_range: float = 60.0, rows_per_chunk: int = 32) -> np.ndarray:
     """March one ray per `stride`x`stride` pixel block through the label grid -> (H//stride, W//stride)
     uint8: the label of the first non-free voxel each ray meets (ego frame), `free_value` for none.
-    Steps of half a voxel from 0.5 m to `max_range` metres."""
+    Steps of half a voxel from `near` to `max_range` metres; `near` skips the voxels around the camera,
+    which belong to the ego vehicle itself (a camera sees out of it, and models may fill them)."""
     width, height = camera.image_size
     us = (np.arange(width // stride) + 0.5) * stride
     vs = (np.arange(height // stride) + 0.5) * stride
     k_inv = np.linalg.inv(camera.intrinsics)
     rot, origin = camera.cam_to_ego[:3, :3], camera.cam_to_ego[:3, 3]
-    steps = np.arange(0.5, max_range, grid.voxel_size / 2)
+    steps = np.arange(near, max_range, grid.voxel_size / 2)
     out = np.full((len(vs), len(us)), free_value, dtype=np.uint8)
     shape = np.asarray(grid.shape)
     for row0 in range(0, len(vs), rows_per_chunk):

@@ -93,10 +93,9 @@ def main(argv=None) -> int:
     for output in log.outputs:
         phase = 'after' if [c['prompt'] for c in output.legend['classes']] == after_prompts else 'before'
         last[phase] = output
-        if data.has_ground_truth:
-            grid = grid_of(output.legend)
-            labels, scores = dense(output, grid)
-            phases[phase].add(labels, scores, data.frame_at(output.stamp_ns).occupancy)
+        labels, scores = dense(output, grid_of(output.legend))
+        truth = data.frame_at(output.stamp_ns).occupancy if data.has_ground_truth else None
+        phases[phase].add(labels, scores, truth)
     pictures = []
     for phase, output in sorted(last.items()):
         grid = grid_of(output.legend)

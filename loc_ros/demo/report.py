@@ -63,7 +63,10 @@ class PhaseScore:
         self.frames = 0
 
     def add(self, labels, scores, truth) -> None:
+        """One output of this prompt set; `truth` Occ3DLabels, or None where the data has none."""
         self.frames += 1
+        if truth is None:
+            return
         self.metrics.add(occ3d_lut(self.class_ids)[labels], truth.semantics, truth.mask_camera)
         if truth.semantics_open is None:
             return
@@ -79,7 +82,7 @@ class PhaseScore:
 
     def summary(self) -> dict:
         out = {'frames': self.frames, 'prompts': self.prompts}
-        if self.frames:
+        if self.metrics.frames:
             out['miou'] = round(self.metrics.miou(), 2)
             out['geometry_iou'] = round(self.metrics.geometry_iou(), 2)
         if self.unknown_scores:
