@@ -66,7 +66,7 @@ def test_projection_picks_the_right_camera_and_cell():
     assert index[2] == -1  # to the side: no camera sees it
     assert index[3] == 0 * 32 + 0 * 8 + 4  # above the axis: higher in the image (v = 16 - 32*2/5 = 3.2)
     maps = torch.arange(2 * 3 * 4 * 8, dtype=torch.float32).view(2, 3, 4, 8)
-    feats = gather_features(maps, torch.from_numpy(index))
+    feats = gather_features(maps, index)
     torch.testing.assert_close(feats[0], maps[0, :, 2, 4])
     assert torch.all(feats[2] == 0)
 
@@ -87,3 +87,63 @@ def test_bad_architectures_are_rejected():
         create_model({**architecture('fusion_small'), 'image_size': [350, 128]})
     with pytest.raises(ValueError, match='unknown backbone'):
         create_model({**architecture('fusion_small'), 'backbone': 'transformer'})
+
+
+def _random_rig(rng, cameras=6, size=(352, 128)):
+    """Cameras looking outwards at evenly spaced yaws, 1.5 m up, with a little pitch."""
+    k = np.array([[250.0, 0, size[0] / 2], [0, 250.0, size[1] / 2], [0, 0, 1]])
+    poses = []
+    for yaw in np.linspace(0, 2 * np.pi, cameras, endpoint=False) + rng.normal(0, 0.05):
+        c, s = np.cos(yaw), np.sin(yaw)
+        forward, left = np.array([c, s, 0.0]), np.array([-s, c, 0.0])
+        pose = np.eye(4)
+        pose[:3, :3] = np.stack([-left, -np.array([0, 0, 1.0]) + 0.05 * forward, forward], axis=1)
+        pose[:3, 3] = [1.0, 0.0, 1.5]
+        poses.append(pose)
+    return CameraRig(np.stack([k] * cameras), np.stack(poses), size)
+
+
+def test_projection_matches_a_float64_reference():
+    """Every point's camera and feature cell, against a direct float64 pinhole projection (cell
+    boundaries crossed by float32 rounding excepted)."""
+    rng = np.random.default_rng(3)
+    rig = _random_rig(rng)
+    points = rng.uniform([-40, -40, -1], [40, 40, 5.4], (20000, 3))
+    index = feature_indices(points, rig, (16, 44)).numpy()
+    width, height = rig.image_size
+    best, expected = np.full(len(points), np.inf), np.full(len(points), -1)
+    for c in range(rig.num_cameras):
+        cam = (np.linalg.inv(rig.cam_to_ego[c]) @ np.c_[points, np.ones(len(points))].T)[:3].T
+        uv = (cam @ rig.intrinsics[c].T)[:, :2] / cam[:, 2:]
+        ok = (cam[:, 2] > 0.1) & (uv[:, 0] >= 0) & (uv[:, 0] < width) & (uv[:, 1] >= 0) & (uv[:, 1] < height)
+        score = np.where(ok, np.abs(uv[:, 0] / width - 0.5) + np.abs(uv[:, 1] / height - 0.5), np.inf)
+        cell = c * 16 * 44 + (uv[:, 1] * 16 / height).astype(int).clip(0, 15) * 44 + \
+            (uv[:, 0] * 44 / width).astype(int).clip(0, 43)
+        better = score < best
+        expected[better], best[better] = cell[better], score[better]
+    assert (expected >= 0).mean() > 0.5
+    assert (index == expected).mean() > 0.999
+
+
+def test_projection_tables_only_for_a_rig_that_stays_the_same():
+    """A fixed rig gets cached tables from its second frame on; a rig that changes every frame
+    (nuScenes' motion-compensated cameras) is projected afresh and fills no cache; both paths give
+    the same features."""
+    torch.manual_seed(0)
+    model = create_model({**architecture('fusion_small'), **TOY_ARCH}, GRID, text_dim=24).eval()
+    frame = toy_frame(0)
+    voxels = torch.tensor([[3, 4, 1], [16, 16, 2], [30, 2, 5]])
+    with torch.inference_mode():
+        first = model([frame_to_input(frame, model.image_size)], torch.zeros(3, dtype=torch.long), voxels)[1]
+        assert not model.projections.has(frame_to_input(frame, model.image_size).rig, 'columns', model.feature_hw)
+        second = model([frame_to_input(frame, model.image_size)], torch.zeros(3, dtype=torch.long), voxels)[1]
+        rig = frame_to_input(frame, model.image_size).rig
+        assert model.projections.has(rig, 'columns', model.feature_hw)
+        torch.testing.assert_close(first, second)
+        moved = toy_frame(0)
+        for cam in moved.cameras:
+            cam.cam_to_ego = cam.cam_to_ego.copy()
+            cam.cam_to_ego[0, 3] += 0.01
+        model([frame_to_input(moved, model.image_size)], torch.zeros(3, dtype=torch.long), voxels)
+        moved_rig = frame_to_input(moved, model.image_size).rig
+        assert not model.projections.has(moved_rig, 'columns', model.feature_hw)

@@ -71,10 +71,13 @@ class LocNetwork(nn.Module):
         rig = sample.rig
         if self.projections.has(rig, 'voxels', self.feature_hw) or self.projections.is_static(rig):
             return self.voxel_camera_index(sample)[flat]
-        centres = self.grid.index_to_center(voxel_index.cpu().numpy())
-        return torch.from_numpy(feature_indices(centres, rig, self.feature_hw)).to(flat.device)
+        centres = torch.as_tensor(self.grid.lower, dtype=torch.float32, device=voxel_index.device) + \
+            (voxel_index.float() + 0.5) * self.grid.voxel_size
+        return feature_indices(centres, rig, self.feature_hw)
 
     def encode(self, inputs: list[ModelInput]) -> Encoded:
+        for sample in inputs:
+            self.projections.observe(sample.rig)
         feats = [self.image_encoder(s.images) if len(s.images) else
                  s.images.new_zeros((0, self.arch['image_channels']) + self.feature_hw) for s in inputs]
         bev_in = torch.stack([self.bev_inputs(s, f) for s, f in zip(inputs, feats)])

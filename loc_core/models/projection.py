@@ -1,5 +1,6 @@
-"""Precomputed projections of fixed 3D points (voxel centres, BEV column samples) into a camera
-rig's feature maps. They depend only on the calibration, so they are cached per rig."""
+"""Projections of 3D points (voxel centres, BEV column samples) into a camera rig's feature maps.
+Done in torch, all cameras at once; the results for fixed points (every voxel centre, the BEV
+column samples) are cached per rig, since for a fixed rig they depend only on the calibration."""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -7,33 +8,44 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from loc_core.geometry.transforms import apply_transform, invert
 from loc_core.models.inputs import CameraRig
 
+MIN_DEPTH_M = 0.1
 
-def feature_indices(points_ego: np.ndarray, rig: CameraRig, feature_hw: tuple) -> np.ndarray:
-    """(N,3) points, ego frame, metres -> (N,) int64 flat indices into a stacked (C,h,w) feature map
-    (camera-major), -1 where no camera sees the point. A point seen by several cameras takes the
-    camera in whose image it lies closest to the centre."""
+
+def rig_projection_matrices(rig: CameraRig, device='cpu') -> torch.Tensor:
+    """(C,3,4) float32: K [R|t] of every camera, mapping ego-frame homogeneous points (metres) to
+    homogeneous pixels of the model's image size."""
+    ego_to_cam = np.linalg.inv(np.asarray(rig.cam_to_ego, np.float64).reshape(-1, 4, 4))[:, :3, :]
+    matrices = np.asarray(rig.intrinsics, np.float64).reshape(-1, 3, 3) @ ego_to_cam
+    return torch.from_numpy(matrices.astype(np.float32)).to(device)
+
+
+def feature_indices(points_ego, rig: CameraRig, feature_hw: tuple) -> torch.Tensor:
+    """(N,3) points (numpy or torch), ego frame, metres -> (N,) int64 flat indices (same device as
+    torch points) into a stacked (C,h,w) feature map (camera-major), -1 where no camera sees the
+    point. A point seen by several cameras takes the camera in whose image it lies closest to the
+    centre (L1 distance in image fractions; ties go to the lower camera index)."""
+    points = torch.as_tensor(points_ego, dtype=torch.float32).reshape(-1, 3)
+    if rig.num_cameras == 0 or len(points) == 0:
+        return torch.full((len(points),), -1, dtype=torch.int64, device=points.device)
     h, w = feature_hw
     width, height = rig.image_size
-    n = len(points_ego)
-    best_index = np.full(n, -1, dtype=np.int64)
-    best_score = np.full(n, np.inf)
-    pts = np.asarray(points_ego, dtype=np.float64)
-    for c in range(rig.num_cameras):
-        cam = apply_transform(invert(rig.cam_to_ego[c]), pts)
-        depth = cam[:, 2]
-        with np.errstate(divide='ignore', invalid='ignore'):
-            uv = (cam @ rig.intrinsics[c].T)[:, :2] / depth[:, None]
-        ok = (depth > 0.1) & (uv[:, 0] >= 0) & (uv[:, 0] < width) & (uv[:, 1] >= 0) & (uv[:, 1] < height)
-        score = np.where(ok, np.abs(uv[:, 0] / width - 0.5) + np.abs(uv[:, 1] / height - 0.5), np.inf)
-        better = score < best_score
-        col = np.clip((uv[better, 0] * w / width).astype(np.int64), 0, w - 1)
-        row = np.clip((uv[better, 1] * h / height).astype(np.int64), 0, h - 1)
-        best_index[better] = c * h * w + row * w + col
-        best_score[better] = score[better]
-    return best_index
+    matrices = rig_projection_matrices(rig, points.device)  # (C,3,4)
+    pixels = torch.addmm(matrices[:, :, 3].reshape(-1, 1), matrices[:, :, :3].reshape(-1, 3), points.T)
+    pixels = pixels.view(len(matrices), 3, len(points))  # (C,3,N) homogeneous pixels, rows contiguous
+    depth = pixels[:, 2]
+    u = pixels[:, 0] / depth
+    v = pixels[:, 1] / depth
+    seen = (depth > MIN_DEPTH_M) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
+    score = torch.where(seen, (u / width - 0.5).abs() + (v / height - 0.5).abs(), torch.inf)
+    best_score, camera = score.min(dim=0)
+    u = u.gather(0, camera[None])[0]
+    v = v.gather(0, camera[None])[0]
+    col = (u * (w / width)).long().clamp_(0, w - 1)
+    row = (v * (h / height)).long().clamp_(0, h - 1)
+    index = camera * (h * w) + row * w + col
+    return torch.where(torch.isfinite(best_score), index, -1)
 
 
 def gather_features(feature_maps: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -47,36 +59,39 @@ def gather_features(feature_maps: torch.Tensor, index: torch.Tensor) -> torch.Te
 
 
 class ProjectionCache:
-    """LRU cache of `feature_indices` results as torch int64 tensors, keyed by (rig, points name).
-    `is_static(rig)` tells whether a rig was seen before: a fixed rig (a robot, the synthetic world)
-    is worth a full precomputation, a per-frame motion-compensated rig (nuScenes) is not."""
+    """LRU cache of `feature_indices` results, keyed by (rig, points name, feature size). Only a rig
+    unchanged over consecutive frames is cached: a fixed rig (a robot, the synthetic world) is worth
+    a full precomputation, a per-frame motion-compensated rig (nuScenes) is projected afresh."""
 
     def __init__(self, capacity: int = 8):
         self.capacity = capacity
         self._items: OrderedDict = OrderedDict()
-        self._seen: OrderedDict = OrderedDict()
+        self._last_key, self._run_length = None, 0
         self.computed = 0
 
-    def is_static(self, rig: CameraRig) -> bool:
+    def observe(self, rig: CameraRig) -> None:
+        """Note one frame taken with `rig` (the network calls this once per encoded sample)."""
         key = rig.key()
-        seen = key in self._seen
-        self._seen[key] = True
-        self._seen.move_to_end(key)
-        if len(self._seen) > 64:
-            self._seen.popitem(last=False)
-        return seen
+        self._run_length = self._run_length + 1 if key == self._last_key else 1
+        self._last_key = key
+
+    def is_static(self, rig: CameraRig) -> bool:
+        """True when `rig` is the rig of the last two frames observed."""
+        return rig.key() == self._last_key and self._run_length >= 2
 
     def has(self, rig: CameraRig, name: str, feature_hw: tuple) -> bool:
         return (rig.key(), name, tuple(feature_hw)) in self._items
 
     def get(self, rig: CameraRig, name: str, points_fn, feature_hw: tuple, device='cpu') -> torch.Tensor:
+        """(N,) int64 feature indices of the points `points_fn()` ((N,3) ego frame, metres)."""
         key = (rig.key(), name, tuple(feature_hw))
         if key in self._items:
             self._items.move_to_end(key)
             return self._items[key]
-        index = torch.from_numpy(feature_indices(points_fn(), rig, feature_hw)).to(device)
+        index = feature_indices(torch.as_tensor(points_fn(), device=device), rig, feature_hw)
         self.computed += 1
-        self._items[key] = index
-        if len(self._items) > self.capacity:
-            self._items.popitem(last=False)
+        if self.is_static(rig):
+            self._items[key] = index
+            if len(self._items) > self.capacity:
+                self._items.popitem(last=False)
         return index
