@@ -121,14 +121,14 @@ class LocNode(Node):
                                f'{[c.image_topic for c in self.cameras]}; outputs in {self.base_frame}')
 
     # ---- callbacks (cheap: stamp, synchronise, hand over) ---------------------------------------
-    def _on_lidar(self, msg) -> None:
+    def _on_lidar(self, msg, info) -> None:
         self.stats.mark('lidar_in')
-        self._synchronise(LIDAR, msg, time.monotonic())
+        self._synchronise(LIDAR, msg, received_monotonic(info))
 
     def _image_callback(self, name: str):
-        def callback(msg):
+        def callback(msg, info):
             self.stats.count('camera_in')
-            self._synchronise(name, msg, None)
+            self._synchronise(name, msg, received_monotonic(info))
         return callback
 
     def _info_callback(self, name: str):
@@ -136,9 +136,12 @@ class LocNode(Node):
             self._camera_infos[name] = msg
         return callback
 
-    def _synchronise(self, stream: str, msg, received: float | None) -> None:
+    def _synchronise(self, stream: str, msg, received: float) -> None:
+        """`received`: when DDS received the message (time.monotonic() seconds); the synchroniser's
+        waiting times count from there, so a stalled executor does not make messages look late."""
         with self._sync_lock:
-            result = self.sync.add(stream, stamp_to_ns(msg.header.stamp), (msg, received))
+            result = self.sync.add(stream, stamp_to_ns(msg.header.stamp), (msg, received),
+                                   now_ns=int(received * 1e9))
         for drop in result.dropped:
             self._drop(drop.reason, f'{drop.stream} message at {drop.stamp_ns / 1e9:.3f} s: {drop.detail}')
         for matched in result.matched:
@@ -242,3 +245,11 @@ class LocNode(Node):
         if getattr(self, '_decode_pool', None) is not None:
             self._decode_pool.shutdown(wait=True, cancel_futures=True)
         return super().destroy_node()
+
+
+def received_monotonic(info) -> float:
+    """A subscription's MessageInfo -> when DDS received the message, on the time.monotonic() clock
+    (the middleware stamps reception in system time; an rmw without that stamp gives 0: now)."""
+    received_ns = (info or {}).get('received_timestamp') or 0
+    age_s = max(0.0, (time.time_ns() - received_ns) / 1e9) if received_ns else 0.0
+    return time.monotonic() - age_s

@@ -27,6 +27,7 @@ def parse_args(argv=None):
     parser.add_argument('--labels-dir', help='dense labels for the nuScenes frames')
     parser.add_argument('--max-frames', type=int)
     parser.add_argument('--unknown-threshold', type=float, help='override inference.unknown_threshold')
+    parser.add_argument('--occupancy-threshold', type=float, help='override inference.occupancy_threshold')
     parser.add_argument('--prompt-sets', default='standard,synonyms,renamed')
     parser.add_argument('--homogenisation', action='store_true',
                         help='also measure the mean cosine of voxel features across / within classes')
@@ -58,6 +59,9 @@ def main(argv=None) -> int:
         predictor = LocPredictor(config, checkpoint=args.checkpoint)
         if args.unknown_threshold is not None:
             predictor.config.inference.unknown_threshold = args.unknown_threshold
+        if args.occupancy_threshold is not None:
+            predictor.config.inference.occupancy_threshold = args.occupancy_threshold
+            predictor.config.validate()
         if args.synthetic_seeds:
             frames = synthetic_frames(parse_seeds(args.synthetic_seeds), args.frames_per_seed)
         else:
@@ -68,6 +72,7 @@ def main(argv=None) -> int:
         return 2
     report['checkpoint'] = str(predictor.checkpoint_path) if predictor.checkpoint_path else None
     report['unknown_threshold'] = predictor.config.inference.unknown_threshold
+    report['occupancy_threshold'] = predictor.config.inference.occupancy_threshold
     if args.json:
         print(json.dumps(report, sort_keys=True))
     else:
