@@ -1,7 +1,8 @@
 """loc_node end to end under a 10 Hz stream of LiDAR + six cameras (real rclpy/DDS, in one process).
 
-Latency = LiDAR message received by the node -> all outputs with subscribers published (markers,
-voxels, grid, bev; the grid goes last), p50/p95 over the last 200 frames. The soak mode runs longer
+Latency = LiDAR message received by the node (DDS reception time) -> dense grid published (the
+node publishes the grid first, then bev, voxels and markers; the 'publish' stage median covers all
+four), p50/p95 over the last 200 frames. The soak mode runs longer
 and samples the process RSS and the node's queues (sync queues, one-slot buffer).
 
     python bench/bench_node.py --source nuscenes --seconds 60                 # latency
@@ -167,9 +168,10 @@ def main(argv=None) -> None:
     p50, p95 = node.stats.latency_percentiles()
     counts = node.stats.snapshot()
     drops = {key: value for key, value in counts.items() if key.startswith('drop.')}
-    print(f'| loc_node latency, LiDAR received -> outputs published ({args.source}, 6 cameras, {args.rate:.0f} Hz, '
+    print(f'| loc_node latency, LiDAR received -> grid published ({args.source}, 6 cameras, {args.rate:.0f} Hz, '
           f'predictor {args.predictor}) | p50 {p50:.1f} ms, p95 {p95:.1f} ms; '
-          f'{counts.get("published", 0)}/{k} frames published, drops {drops} |')
+          f'{counts.get("published", 0)}/{k} frames published, drops {drops}; '
+          f'load average {os.getloadavg()[0]:.1f} |')
     print('  stage medians (ms): ' + ', '.join(f'{k} {v:.1f}' for k, v in node.stats.stage_medians().items()))
     if args.soak and len(samples) > 3:
         settled = [s for s in samples if s[0] >= 30.0] or samples

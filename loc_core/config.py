@@ -126,6 +126,7 @@ class TrainConfig:
     class_balance: bool = True
     voxels_per_frame: int = 4096
     w_geometry: float = 1.0
+    geometry_class_balance: bool = False  # rare classes' occupied voxels weigh more in the geometry loss
     w_dcl: float = 1.0
     w_ce: float = 0.5
     w_align: float = 0.0

@@ -49,3 +49,22 @@ def test_cosine_regression_and_geometry():
     known = torch.tensor([[True, True, False]])
     assert geometry_loss(logits, occupied, known) < 0.02  # the wrong voxel is not known: ignored
     assert geometry_loss(logits, occupied, torch.ones_like(known)) > 1.0
+
+
+def test_rare_classes_weigh_more_in_the_geometry_loss():
+    from loc_core.losses import occupied_class_weights
+
+    targets = torch.full((10, 10, 4), -1, dtype=torch.long)
+    targets[:, :, 0] = 11  # 100 road voxels
+    targets[:5, :5, 1] = 4  # 25 car voxels
+    targets[0, 0, 2] = 8  # one traffic cone voxel
+    weights = occupied_class_weights(targets)
+    assert weights[0, 5, 0] == 1.0 and weights[5, 5, 3] == 1.0  # common class, free voxel
+    assert weights[1, 1, 1] == 1.0  # the median class keeps 1
+    assert weights[0, 0, 2] == 5.0  # sqrt(25 / 1)
+    logits = torch.full(targets.shape, -3.0)
+    occupied, known = targets >= 0, torch.ones(targets.shape, dtype=torch.bool)
+    plain = geometry_loss(logits, occupied, known)
+    weighted = geometry_loss(logits, occupied, known, occupied_weight=weights)
+    assert weighted > plain  # the missed cone costs five times as much
+    assert occupied_class_weights(torch.full((2, 2, 2), -1)).eq(1).all()

@@ -2,7 +2,7 @@
 distillation / cosine feature regression, and the geometry (occupancy) loss."""
 from loc_core.losses.dcl import class_weights, dense_contrastive_loss, similarity_cross_entropy
 from loc_core.losses.distill import cosine_regression_loss
-from loc_core.losses.geometry import geometry_loss
+from loc_core.losses.geometry import geometry_loss, occupied_class_weights
 
 __all__ = ['class_weights', 'dense_contrastive_loss', 'similarity_cross_entropy', 'cosine_regression_loss',
-           'geometry_loss']
+           'geometry_loss', 'occupied_class_weights']

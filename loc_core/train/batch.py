@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from loc_core.losses.geometry import occupied_class_weights
 from loc_core.models.inputs import make_input
 from loc_core.train.samples import IGNORE, TrainingSample
 
@@ -15,12 +16,14 @@ from loc_core.train.samples import IGNORE, TrainingSample
 @dataclass
 class FrameTargets:
     """`occupied`, `known` (X,Y,Z) bool tensors; `voxels` (S,3) int64 sampled voxel indices with
-    `classes` (S,) int64 prompt targets."""
+    `classes` (S,) int64 prompt targets; `occupied_weight` (X,Y,Z) float32 geometry-loss weights of
+    occupied voxels (None: all 1)."""
 
     occupied: torch.Tensor
     known: torch.Tensor
     voxels: torch.Tensor
     classes: torch.Tensor
+    occupied_weight: torch.Tensor | None = None
 
 
 def sample_generator(seed: int, step: int, position: int) -> np.random.Generator:
@@ -43,20 +46,22 @@ def sample_voxels(targets: np.ndarray, count: int, rng: np.random.Generator) -> 
 
 
 def build_targets(sample: TrainingSample, voxels_per_frame: int, rng: np.random.Generator,
-                  use_classes: bool = True) -> FrameTargets:
-    """Without `use_classes` (self-supervised) voxels are drawn uniformly and `classes` are all 0."""
+                  use_classes: bool = True, geometry_class_balance: bool = False) -> FrameTargets:
+    """Without `use_classes` (self-supervised) voxels are drawn uniformly and `classes` are all 0;
+    `geometry_class_balance` adds per-class occupied-voxel weights for the geometry loss."""
     targets = sample.class_targets()
+    weight = occupied_class_weights(torch.from_numpy(targets)) if geometry_class_balance else None
     if not use_classes:
         targets = np.where(targets == IGNORE, IGNORE, 0)
     voxels, classes = sample_voxels(targets, voxels_per_frame, rng)
     return FrameTargets(torch.from_numpy(sample.occupied()), torch.from_numpy(sample.known & ~sample.novel),
-                        torch.from_numpy(voxels), torch.from_numpy(classes))
+                        torch.from_numpy(voxels), torch.from_numpy(classes), weight)
 
 
 def build_batch(samples: list[TrainingSample], positions: list[int], seed: int, step: int,
-                voxels_per_frame: int, use_classes: bool = True):
+                voxels_per_frame: int, use_classes: bool = True, geometry_class_balance: bool = False):
     """-> (list[ModelInput], list[FrameTargets]) for the samples at these global batch positions."""
     inputs = [make_input(s.points, s.images, s.rig) for s in samples]
-    targets = [build_targets(s, voxels_per_frame, sample_generator(seed, step, p), use_classes)
-               for s, p in zip(samples, positions)]
+    targets = [build_targets(s, voxels_per_frame, sample_generator(seed, step, p), use_classes,
+                             geometry_class_balance) for s, p in zip(samples, positions)]
     return inputs, targets

@@ -47,7 +47,11 @@ def fill_cache(args, config: LocConfig) -> None:
     from loc_core.models.factory import architecture
     from loc_core.train.samples import cache_frames
 
-    if any(Path(args.cache).glob('*.npz')) or not (args.synthetic_seeds or args.nuscenes_dataroot):
+    if not (args.synthetic_seeds or args.nuscenes_dataroot):
+        return
+    if any(Path(args.cache).glob('*.npz')):
+        log.info('cache %s already holds samples: training on them, not adding the requested frames '
+                 '(use an empty folder to build a new cache)', args.cache)
         return
     image_size = tuple(architecture(config.model)['image_size'])
     if args.synthetic_seeds:

@@ -83,7 +83,8 @@ class Trainer:
         positions = self.local_positions(self.step)
         samples = [self.dataset[self.dataset_index(p)] for p in positions]
         inputs, targets = build_batch(samples, positions, cfg.seed, self.step, cfg.voxels_per_frame,
-                                      use_classes=cfg.mode == 'supervised')
+                                      use_classes=cfg.mode == 'supervised',
+                                      geometry_class_balance=cfg.geometry_class_balance)
         batch_index = torch.cat([torch.full((len(t.voxels),), b, dtype=torch.long) for b, t in enumerate(targets)])
         voxels = torch.cat([t.voxels for t in targets])
         logits, features, encoded = self.net(inputs, batch_index, voxels)
@@ -103,7 +104,8 @@ class Trainer:
         terms: dict = {}
         for b, target in enumerate(targets):
             feats = features[batch_index == b]
-            frame_terms = {'geometry': cfg.w_geometry * geometry_loss(logits[b], target.occupied, target.known)}
+            frame_terms = {'geometry': cfg.w_geometry * geometry_loss(logits[b], target.occupied, target.known,
+                                                                      occupied_weight=target.occupied_weight)}
             if cfg.mode == 'self_supervised':
                 frame_terms['distill'] = cfg.w_distill * self._distill(encoded.inputs[b], target.voxels, feats)
             elif cfg.semantic_loss == 'dcl':
