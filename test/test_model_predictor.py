@@ -98,3 +98,18 @@ def test_nuscenes_frame_on_the_occ3d_grid(nuscenes_source):
     assert result.labels.shape == (200, 200, 16)
     assert len(result.occupied_indices) > 0
     assert result.features.shape == (len(result.occupied_indices), 0)
+
+
+def test_cpu_runtime_limits_blas_and_keeps_freed_memory():
+    """The predictor's process settings: OpenBLAS at one thread (an idle OpenBLAS worker
+    busy-waits), glibc malloc told to reuse freed blocks."""
+    from threadpoolctl import threadpool_info
+
+    from loc_core.cpu_runtime import keep_freed_memory, tune_cpu_runtime
+
+    tune_cpu_runtime(1)
+    import torch
+
+    assert torch.get_num_threads() == 1
+    assert all(pool['num_threads'] == 1 for pool in threadpool_info() if pool['user_api'] == 'blas')
+    assert keep_freed_memory()  # glibc: mallopt accepted both settings

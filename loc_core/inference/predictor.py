@@ -22,7 +22,7 @@ from loc_core.models.checkpoint import DEMO_CHECKPOINT, load_checkpoint
 from loc_core.models.factory import create_model
 from loc_core.models.inputs import frame_to_input
 from loc_core.text.factory import create_text_encoder
-from loc_core.threads import limit_cpu_threads
+from loc_core.cpu_runtime import tune_cpu_runtime
 
 log = logging.getLogger(__name__)
 NO_CHECKPOINT = 'none'  # explicit request for an untrained, randomly initialised network
@@ -48,7 +48,7 @@ class LocPredictor:
         own_config = config is None
         self.config = (config or LocConfig()).validate()
         self.device = torch.device(self.config.inference.device)
-        limit_cpu_threads(self.config.inference.num_threads)  # before any op starts a thread pool
+        tune_cpu_runtime(self.config.inference.num_threads)  # before any op starts a thread pool
         path = checkpoint or self.config.inference.checkpoint or (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
         if str(path) == NO_CHECKPOINT:
             path = None
@@ -62,7 +62,7 @@ class LocPredictor:
                 log.info('using the text encoder the checkpoint was trained with: %s', loaded.config.text)
             self.config = replace(self.config, grid=loaded.config.grid, text=loaded.config.text,
                                   model=loaded.config.model)
-        limit_cpu_threads(self.config.inference.num_threads)
+        tune_cpu_runtime(self.config.inference.num_threads)
         self.text_encoder = text_encoder or create_text_encoder(self.config.text, device=str(self.device))
         if self.model is None:
             log.warning('LocPredictor: no checkpoint, the network has RANDOM weights (untrained)')

@@ -1,0 +1,56 @@
+"""CPU runtime settings for inference, applied once per process by `LocPredictor`.
+
+* torch's intra-op pool is set to `num_threads`. numpy's and scipy's OpenBLAS pools are limited to
+  one thread: the BLAS calls on the hot path (rigid transforms of a few 10k points, 4x4 products)
+  are too small to gain from threads, and an idle OpenBLAS worker busy-waits (sched_yield) after
+  every call, taking a whole core from the network on a 2-core machine.
+* glibc malloc keeps freed memory for reuse (mmap threshold 32 MB, no trimming): every predict
+  allocates tens of MB of temporaries; with the defaults each one is mmap'ed, page-faulted and
+  unmapped again, which cost about 8 ms of a 70 ms predict (bench/bench_predict.py, nuScenes).
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+
+import torch
+from threadpoolctl import threadpool_limits
+
+log = logging.getLogger(__name__)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
+MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024  # glibc's maximum on 64-bit
+TRIM_THRESHOLD_BYTES = 1024 * 1024 * 1024
+_blas_limits = None  # kept alive: the limit lasts for the process
+_malloc_tuned = False
+
+
+def limit_cpu_threads(num_threads: int) -> None:
+    """Set torch to `num_threads` intra-op threads and the BLAS libraries to one thread."""
+    global _blas_limits
+    torch.set_num_threads(int(num_threads))
+    if _blas_limits is None:
+        _blas_limits = threadpool_limits(limits=1, user_api='blas')
+
+
+def keep_freed_memory() -> bool:
+    """Tell glibc malloc to keep freed blocks for reuse (see the module docstring). True when
+    applied; False (logged) on a C library without mallopt, e.g. musl or macOS."""
+    global _malloc_tuned
+    if _malloc_tuned:
+        return True
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+        applied = bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and \
+            bool(libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+    except (OSError, AttributeError):
+        applied = False
+    if not applied:
+        log.info('malloc tuning not available on this C library; predict may be slower')
+    _malloc_tuned = applied
+    return applied
+
+
+def tune_cpu_runtime(num_threads: int) -> None:
+    limit_cpu_threads(num_threads)
+    keep_freed_memory()
