@@ -105,9 +105,11 @@ def main(argv=None) -> None:
     parser.add_argument('--predictor', choices=('loc', 'ground-truth'), default='loc')
     parser.add_argument('--checkpoint', default='', help="LocPredictor checkpoint ('' = demo, 'none' = untrained)")
     parser.add_argument('--soak', action='store_true', help='sample RSS and queues every 10 s')
+    parser.add_argument('--input-qos', choices=('sensor_data', 'reliable'), default='sensor_data')
     args = parser.parse_args(argv)
 
     import rclpy
+    from rclpy.callback_groups import ReentrantCallbackGroup
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
     from ros_harness import OUTPUT_TYPES
@@ -124,12 +126,16 @@ def main(argv=None) -> None:
     inputs = serialised_inputs(frames, calibration)
 
     rclpy.init()
-    overrides = [Parameter('calibration_file', value=str(path)), Parameter('checkpoint', value=args.checkpoint)]
+    overrides = [Parameter('calibration_file', value=str(path)), Parameter('checkpoint', value=args.checkpoint),
+                 Parameter('input_qos', value=args.input_qos)]
     predictor = FixedPredictor() if args.predictor == 'ground-truth' else None
     node = LocNode(predictor=predictor, parameter_overrides=overrides)
     io = rclpy.create_node('bench_io')
     for name, msg_type in OUTPUT_TYPES.items():
-        io.create_subscription(msg_type, f'/loc_node/{name}', lambda _m: None, 2)
+        # raw: a subscriber like RViz (C++, another process) costs this process nothing; rclpy turning
+        # 50k marker points into Python objects would starve the node of the GIL
+        io.create_subscription(msg_type, f'/loc_node/{name}', lambda _m: None, 2, raw=True,
+                               callback_group=ReentrantCallbackGroup())
     from sensor_msgs.msg import CameraInfo, CompressedImage, PointCloud2
 
     types = {calibration.lidar_topic: PointCloud2}

@@ -1,12 +1,13 @@
 """`LocNode`: synchronised LiDAR + cameras in, voxel markers and semantic grids out.
 
-Flow: subscription callbacks (one mutually exclusive callback group) stamp and synchronise the
-messages (`sync.py`) and put each matched set into a one-slot buffer (`worker.py`); a worker thread
+Flow: subscription callbacks (a mutually exclusive callback group per input topic: topics run in
+parallel, each in order) stamp and synchronise the messages (`sync.py`) and put each matched set into a one-slot buffer (`worker.py`); a worker thread
 decodes it into a `Frame` (`frame_builder.py`), runs loc_core's predictor, applies pending prompt
 changes between frames, and publishes (`publishing.py`). Bad input is dropped, counted (see
 /diagnostics) and logged at most every few seconds per reason."""
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,12 +32,20 @@ from loc_ros.worker import LatestSlot, Worker
 LIDAR = 'lidar'
 
 
+# rclpy's MultiThreadedExecutor re-dispatches ready subscriptions in a Python loop (py-spy: about 60
+# dispatches per message under load) that holds the GIL for the interpreter's whole switch interval
+# (5 ms) at a time; the worker thread re-acquires the GIL after every C call (JPEG decode, torch op,
+# publish), so with the default it waited up to 5 ms each time: 600-1400 ms per frame instead of
+# 70 ms (bench/bench_node.py, nuScenes, 10 Hz). A 0.5 ms switch interval bounds that wait.
+GIL_SWITCH_INTERVAL_S = 0.0005
+
 class LocNode(Node):
     """The `loc_node` node. `predictor`: an object with predict(frame) and set_prompts(prompts);
     None builds loc_core's LocPredictor from the parameters. Raises StartupError on bad settings."""
 
     def __init__(self, predictor=None, node_name: str = 'loc_node', **node_kwargs):
         super().__init__(node_name, **node_kwargs)
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))  # see GIL_SWITCH_INTERVAL_S
         self.worker = None
         try:
             self._start(predictor)
@@ -106,17 +115,16 @@ class LocNode(Node):
     def _subscribe_inputs(self) -> None:
         qos = qos_profile_sensor_data if self.settings['input_qos'] == 'sensor_data' else \
             QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        group = MutuallyExclusiveCallbackGroup()
         lidar_topic = self.settings['lidar_topic'] or self.calibration.lidar_topic
-        self._subscriptions_kept = [
-            self.create_subscription(PointCloud2, lidar_topic, self._on_lidar, qos, callback_group=group)]
+        self._subscriptions_kept = [self.create_subscription(
+            PointCloud2, lidar_topic, self._on_lidar, qos, callback_group=MutuallyExclusiveCallbackGroup())]
         for cam in self.cameras:
             image_type = CompressedImage if is_compressed_topic(cam.image_topic) else Image
             self._subscriptions_kept += [
                 self.create_subscription(image_type, cam.image_topic, self._image_callback(cam.name), qos,
-                                         callback_group=group),
+                                         callback_group=MutuallyExclusiveCallbackGroup()),
                 self.create_subscription(CameraInfo, cam.info_topic, self._info_callback(cam.name), qos,
-                                         callback_group=group)]
+                                         callback_group=MutuallyExclusiveCallbackGroup())]
         self.get_logger().info(f'listening to {lidar_topic} and {len(self.cameras)} cameras '
                                f'{[c.image_topic for c in self.cameras]}; outputs in {self.base_frame}')
 

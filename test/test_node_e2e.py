@@ -2,6 +2,7 @@
 synthetic world and from the shared nuScenes scene go in; markers, voxels, grid, BEV and the legend
 come out with the expected classes."""
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from ros_test_utils import (GroundTruthPredictor, calibration_for_frame, frame_t
                             start_node, synthetic_frame)
 
 from loc_core.geometry.voxel_grid import VoxelGrid
+from loc_ros.node import GIL_SWITCH_INTERVAL_S
 
 pytestmark = pytest.mark.ros
 PROMPTS = ['road', 'car', 'pole', 'sky']
@@ -64,6 +66,8 @@ def test_messages_are_built_only_for_topics_with_subscribers(tmp_path):
         harness.publish(frame_to_messages(frame, calibration, 10**9))
         harness.wait_for('grid')
         assert harness.node.outputs.built == {'grid': 1}
+        # the node shortens the GIL switch interval: rclpy's executor loop otherwise starves the worker
+        assert sys.getswitchinterval() <= GIL_SWITCH_INTERVAL_S
     finally:
         harness.close()
 
