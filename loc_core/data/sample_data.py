@@ -12,7 +12,8 @@ OCC3D_SAMPLE = 'occ3d-sample/labels.npz'
 
 
 def sample_data_root() -> Path | None:
-    """The sample data folder, or None when it is absent."""
+    """The sample data folder as an absolute path (a relative LOC_SAMPLE_DATA is taken from the
+    current directory, so links made to it stay valid elsewhere), or None when it is absent."""
     env = os.environ.get('LOC_SAMPLE_DATA')
     root = Path(env) if env else REPO_ROOT.parent / 'shared' / 'data'
-    return root if root.is_dir() else None
+    return root.resolve() if root.is_dir() else None
