@@ -1,9 +1,10 @@
 """`LocNode`: synchronised LiDAR + cameras in, voxel markers and semantic grids out.
 
 Flow: subscription callbacks (a mutually exclusive callback group per input topic: topics run in
-parallel, each in order) stamp and synchronise the messages (`sync.py`) and put each matched set into a one-slot buffer (`worker.py`); a worker thread
-decodes it into a `Frame` (`frame_builder.py`), runs loc_core's predictor, applies pending prompt
-changes between frames, and publishes (`publishing.py`). Bad input is dropped, counted (see
+parallel, each in order) stamp and synchronise the messages (`sync.py`) and put each matched set
+into a one-slot buffer (`worker.py`); a worker thread decodes it into a `Frame`
+(`frame_builder.py`), runs loc_core's predictor, applies pending prompt changes between frames, and
+publishes (`publishing.py`). Bad input is dropped, counted (see
 /diagnostics) and logged at most every few seconds per reason."""
 from __future__ import annotations
 
@@ -39,13 +40,14 @@ LIDAR = 'lidar'
 # 70 ms (bench/bench_node.py, nuScenes, 10 Hz). A 0.5 ms switch interval bounds that wait.
 GIL_SWITCH_INTERVAL_S = 0.0005
 
+
 class LocNode(Node):
     """The `loc_node` node. `predictor`: an object with predict(frame) and set_prompts(prompts);
     None builds loc_core's LocPredictor from the parameters. Raises StartupError on bad settings."""
 
     def __init__(self, predictor=None, node_name: str = 'loc_node', **node_kwargs):
         super().__init__(node_name, **node_kwargs)
-        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))  # see GIL_SWITCH_INTERVAL_S
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
         self.worker = None
         try:
             self._start(predictor)

@@ -16,13 +16,13 @@ import numpy as np
 import torch
 
 from loc_core.config import LocConfig
+from loc_core.cpu_runtime import tune_cpu_runtime
 from loc_core.data.frame import Frame
 from loc_core.inference.result import FREE_LABEL, UNKNOWN_LABEL, OccupancyResult
 from loc_core.models.checkpoint import DEMO_CHECKPOINT, load_checkpoint
 from loc_core.models.factory import create_model
 from loc_core.models.inputs import frame_to_input
 from loc_core.text.factory import create_text_encoder
-from loc_core.cpu_runtime import tune_cpu_runtime
 
 log = logging.getLogger(__name__)
 NO_CHECKPOINT = 'none'  # explicit request for an untrained, randomly initialised network
