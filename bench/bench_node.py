@@ -7,7 +7,7 @@ and samples the process RSS and the node's queues (sync queues, one-slot buffer)
 
     python bench/bench_node.py --source nuscenes --seconds 60                 # latency
     python bench/bench_node.py --source nuscenes --seconds 300 --soak         # 5-minute soak
-    options: --predictor loc|ground-truth  --checkpoint PATH|none  --rate 10
+    options: --predictor loc|ground-truth  --checkpoint PATH|none  --rate 10  --input-qos sensor_data|reliable
 
 Input messages are serialised once and republished as raw CDR with fresh stamps, so the publisher
 costs the node almost nothing. `--predictor ground-truth` answers with a fixed result and measures

@@ -21,16 +21,14 @@ log = logging.getLogger(__name__)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
 MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024  # glibc's maximum on 64-bit
 TRIM_THRESHOLD_BYTES = 1024 * 1024 * 1024
-_blas_limits = None  # kept alive: the limit lasts for the process
 _malloc_tuned = False
 
 
 def limit_cpu_threads(num_threads: int) -> None:
-    """Set torch to `num_threads` intra-op threads and the BLAS libraries to one thread."""
-    global _blas_limits
+    """Set torch to `num_threads` intra-op threads and every BLAS library loaded so far to one
+    thread (a library loaded later, e.g. scipy's OpenBLAS on a later import, needs another call)."""
     torch.set_num_threads(int(num_threads))
-    if _blas_limits is None:
-        _blas_limits = threadpool_limits(limits=1, user_api='blas')
+    threadpool_limits(limits=1, user_api='blas')
 
 
 def keep_freed_memory() -> bool:

@@ -33,11 +33,12 @@ from loc_ros.worker import LatestSlot, Worker
 LIDAR = 'lidar'
 
 
-# rclpy's MultiThreadedExecutor re-dispatches ready subscriptions in a Python loop (py-spy: about 60
-# dispatches per message under load) that holds the GIL for the interpreter's whole switch interval
-# (5 ms) at a time; the worker thread re-acquires the GIL after every C call (JPEG decode, torch op,
-# publish), so with the default it waited up to 5 ms each time: 600-1400 ms per frame instead of
-# 70 ms (bench/bench_node.py, nuScenes, 10 Hz). A 0.5 ms switch interval bounds that wait.
+# rclpy's MultiThreadedExecutor re-dispatches ready subscriptions in a Python loop (about 50-60
+# dispatches per message under load, counted by wrapping wait_for_ready_callbacks) that holds the
+# GIL for the interpreter's whole switch interval (5 ms) at a time; the worker thread re-acquires the
+# GIL after every C call (JPEG decode, torch op, publish), so with the default it waited up to 5 ms
+# each time: 0.5-1.6 s per frame instead of about 80 ms (bench/bench_node.py, nuScenes, 10 Hz).
+# A 0.5 ms switch interval bounds that wait.
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 

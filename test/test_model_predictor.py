@@ -101,15 +101,18 @@ def test_nuscenes_frame_on_the_occ3d_grid(nuscenes_source):
 
 
 def test_cpu_runtime_limits_blas_and_keeps_freed_memory():
-    """The predictor's process settings: OpenBLAS at one thread (an idle OpenBLAS worker
-    busy-waits), glibc malloc told to reuse freed blocks."""
-    from threadpoolctl import threadpool_info
+    """A predictor's process settings: torch at its thread count, every BLAS library loaded by then
+    (the text encoder's included) at one thread (an idle OpenBLAS worker busy-waits), glibc malloc
+    told to reuse freed blocks."""
+    from threadpoolctl import threadpool_info, threadpool_limits
 
-    from loc_core.cpu_runtime import keep_freed_memory, tune_cpu_runtime
+    from loc_core.cpu_runtime import keep_freed_memory
 
-    tune_cpu_runtime(1)
-    import torch
-
-    assert torch.get_num_threads() == 1
-    assert all(pool['num_threads'] == 1 for pool in threadpool_info() if pool['user_api'] == 'blas')
+    threadpool_limits(limits=2, user_api='blas')  # as a fresh process has them on this machine
+    config = toy_config()
+    config.inference.checkpoint = 'none'
+    LocPredictor(config)
+    assert torch.get_num_threads() == config.inference.num_threads
+    blas = [pool for pool in threadpool_info() if pool['user_api'] == 'blas']
+    assert blas and all(pool['num_threads'] == 1 for pool in blas)
     assert keep_freed_memory()  # glibc: mallopt accepted both settings

@@ -62,8 +62,8 @@ class LocPredictor:
                 log.info('using the text encoder the checkpoint was trained with: %s', loaded.config.text)
             self.config = replace(self.config, grid=loaded.config.grid, text=loaded.config.text,
                                   model=loaded.config.model)
-        tune_cpu_runtime(self.config.inference.num_threads)
         self.text_encoder = text_encoder or create_text_encoder(self.config.text, device=str(self.device))
+        tune_cpu_runtime(self.config.inference.num_threads)  # again: the text encoder loads more BLAS
         if self.model is None:
             log.warning('LocPredictor: no checkpoint, the network has RANDOM weights (untrained)')
             self.model = create_model(self.config.model, self.config.grid.to_grid(), self.text_encoder.dim)

@@ -89,10 +89,8 @@ class LocNetwork(nn.Module):
     def voxel_hidden(self, encoded: Encoded, batch_index: torch.Tensor, voxel_index: torch.Tensor) -> torch.Tensor:
         """(M,) sample indices, (M,3) int64 voxel indices -> (M,L) language hidden vectors."""
         i, j, k = voxel_index.unbind(1)
-        ny, nz = self.grid.shape[1], self.grid.shape[2]
-        bev = encoded.language_bev  # (B,H,X,Y)
-        columns = bev.permute(0, 2, 3, 1).reshape(-1, bev.shape[1])[(batch_index * bev.shape[2] + i) * ny + j]
-        flat = (i * ny + j) * nz + k
+        columns = encoded.language_bev.permute(0, 2, 3, 1)[batch_index, i, j]  # (M,H)
+        flat = (i * self.grid.shape[1] + j) * self.grid.shape[2] + k
         if len(encoded.inputs) == 1:  # inference: no per-sample split
             index = self.camera_index_of(encoded.inputs[0], voxel_index, flat)
             cameras = gather_features(encoded.language_cameras[0], index)
