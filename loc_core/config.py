@@ -74,8 +74,8 @@ class InferenceConfig:
     (-1 = none; empty = 0..P-1 when P == 17 else all -1); a voxel is occupied when its occupancy
     probability >= `occupancy_threshold` and "unknown" when its best cosine similarity to the
     prompts < `unknown_threshold`. `checkpoint` empty = the shipped demo checkpoint when present,
-    'none' = an untrained, randomly initialised network. `return_features` False skips the (M,D)
-    feature output (M is ~10^5 on a full Occ3D grid; D=384 floats are 1.5 MB per thousand voxels)."""
+    'none' = an untrained, randomly initialised network. `return_features` False skips the voxel
+    features (returned factored, see OccupancyResult: (M,L) coefficients, 128 B per voxel)."""
 
     prompts: tuple = OCC3D_PROMPTS
     class_ids: tuple = ()

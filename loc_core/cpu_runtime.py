@@ -1,6 +1,6 @@
 """CPU runtime settings for inference, applied once per process by `LocPredictor`.
 
-* torch's intra-op pool is set to `num_threads`. numpy's and scipy's OpenBLAS pools are limited to
+* torch's and OpenCV's thread pools are set to `num_threads`. numpy's and scipy's OpenBLAS pools are limited to
   one thread: the BLAS calls on the hot path (rigid transforms of a few 10k points, 4x4 products)
   are too small to gain from threads, and an idle OpenBLAS worker busy-waits (sched_yield) after
   every call, taking a whole core from the network on a 2-core machine.
@@ -25,9 +25,13 @@ _malloc_tuned = False
 
 
 def limit_cpu_threads(num_threads: int) -> None:
-    """Set torch to `num_threads` intra-op threads and every BLAS library loaded so far to one
-    thread (a library loaded later, e.g. scipy's OpenBLAS on a later import, needs another call)."""
+    """Set torch and OpenCV (image resizing) to `num_threads` threads and every BLAS library loaded
+    so far to one thread (a library loaded later, e.g. scipy's OpenBLAS on a later import, needs
+    another call)."""
+    import cv2
+
     torch.set_num_threads(int(num_threads))
+    cv2.setNumThreads(int(num_threads))
     threadpool_limits(limits=1, user_api='blas')
 
 

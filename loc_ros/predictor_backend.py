@@ -73,7 +73,7 @@ def model_config(settings: dict):
         inference = replace(config.inference, prompts=tuple(settings['prompts']),
                             class_ids=prompt_class_ids(settings['prompts']),
                             device=settings.get('device', 'cpu'), checkpoint=settings.get('checkpoint', ''),
-                            return_features=False)  # no output carries the (M,D) voxel features
+                            return_features=False)  # no output carries the voxel features
         text = config.text
         if settings.get('prompt_templates'):
             text = replace(text, templates=tuple(settings['prompt_templates']))
@@ -131,4 +131,4 @@ def apply_thresholds(result: OccupancyResult, unknown_threshold: float, score_th
     labels[(labels != FREE_LABEL) & (result.scores < unknown_threshold)] = UNKNOWN_LABEL
     index = result.occupied_indices
     keep = labels[tuple(index.T)] != FREE_LABEL if len(index) else np.zeros(0, dtype=bool)
-    return replace(result, labels=labels, occupied_indices=index[keep], features=result.features[keep])
+    return replace(result.select_voxels(keep), labels=labels)

@@ -29,7 +29,7 @@ def result_from_labels(labels: np.ndarray, prompts, class_ids, grid: VoxelGrid |
     features = np.zeros((len(index), feature_dim), dtype=np.float32)
     features[:, 0] = 1.0
     return OccupancyResult(labels=labels, occupancy=occupied.astype(np.float32), scores=scores,
-                           occupied_indices=index, features=features, prompts=tuple(prompts),
+                           occupied_indices=index, feature_coefficients=features, prompts=tuple(prompts),
                            class_ids=np.asarray(class_ids), grid=grid, timestamp_ns=timestamp_ns)
 
 

@@ -110,7 +110,7 @@ def test_homogenisation_meter_separates_collapsed_from_distinct_features():
         result = OccupancyResult(labels=np.where(semantics == 17, 255, 0).astype(np.uint8),
                                  occupancy=np.zeros(semantics.shape, np.float32),
                                  scores=np.zeros(semantics.shape, np.float32), occupied_indices=occupied,
-                                 features=features, prompts=('a',), class_ids=np.array([0]))
+                                 feature_coefficients=features, prompts=('a',), class_ids=np.array([0]))
         meter.add(result, labels)
         return meter.summary()
 

@@ -45,11 +45,11 @@ def test_lidar_bev_counts_and_height_bins():
     points = torch.tensor([[0.1, 0.1, -0.9], [0.1, 0.1, -0.8], [0.1, 0.1, 1.0], [100.0, 0, 0], [0.5, 0.1, 0.0]])
     bev = lidar_bev(points, GRID)
     nz = GRID.shape[2]
-    assert bev.shape == (nz + 1, 32, 32)
+    assert bev.shape == (32, 32, nz + 1)
     i, j, _ = GRID.point_to_index(points[:1].numpy())[0]
-    assert bev[0, i, j] == 1 and bev[GRID.point_to_index([[0.1, 0.1, 1.0]])[0, 2], i, j] == 1
-    assert torch.isclose(bev[nz, i, j], torch.log1p(torch.tensor(3.0)))  # 3 points in that column
-    assert bev[:nz].sum() == 3  # 2 bins in one column + 1 in the next; the far point is dropped
+    assert bev[i, j, 0] == 1 and bev[i, j, GRID.point_to_index([[0.1, 0.1, 1.0]])[0, 2]] == 1
+    assert torch.isclose(bev[i, j, nz], torch.log1p(torch.tensor(3.0)))  # 3 points in that column
+    assert bev[..., :nz].sum() == 3  # 2 bins in one column + 1 in the next; the far point is dropped
 
 
 def test_projection_picks_the_right_camera_and_cell():
@@ -78,6 +78,20 @@ def test_resize_camera_scales_intrinsics():
     assert small.shape == (128, 352, 3)
     np.testing.assert_allclose(k2[0], k[0] * 352 / 1600)
     np.testing.assert_allclose(k2[1], k[1] * 128 / 900)
+
+
+def test_resize_camera_matches_a_direct_area_resize():
+    """The halving chain area-averages like one direct INTER_AREA resize, to within uint8 rounding."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur((rng.random((900, 1600, 3)) * 255).astype(np.uint8), (0, 0), 3)
+    small, _ = resize_camera(image, np.eye(3), (352, 128))
+    direct = cv2.resize(image, (352, 128), interpolation=cv2.INTER_AREA)
+    difference = np.abs(small.astype(int) - direct)
+    assert difference.mean() < 1.0 and difference.max() <= 8
+    flat, _ = resize_camera(np.full((900, 1600, 3), 77, np.uint8), np.eye(3), (352, 128))
+    assert np.all(flat == 77)
 
 
 def test_bad_architectures_are_rejected():

@@ -41,6 +41,11 @@ def test_result_shapes_dtypes_and_units(predictor):
     # scores are the best cosine to the prompts: recompute from the returned features
     text = predictor.text_encoder.encode_prompts(predictor.prompts, predictor.config.text.templates)
     np.testing.assert_allclose(result.scores[i, j, k], (result.features @ text.T).max(1), atol=1e-4)
+    # the features come factored: (M,L) coefficients, and similarities need not materialise (M,D)
+    assert result.feature_coefficients.shape == (m, predictor.model.language_head.projection.in_features)
+    np.testing.assert_allclose(result.similarities(text), result.features @ text.T, atol=1e-5)
+    kept = result.select_voxels(np.arange(m) % 2 == 0)
+    np.testing.assert_allclose(kept.features, result.features[::2], atol=1e-6)
     assert result.timestamp_ns == frame.timestamp_ns
     assert set(result.timings_ms) == {'prepare', 'network', 'language', 'assemble'}
 
@@ -101,18 +106,21 @@ def test_nuscenes_frame_on_the_occ3d_grid(nuscenes_source):
 
 
 def test_cpu_runtime_limits_blas_and_keeps_freed_memory():
-    """A predictor's process settings: torch at its thread count, every BLAS library loaded by then
+    """A predictor's process settings: torch and OpenCV at its thread count, every BLAS library loaded by then
     (the text encoder's included) at one thread (an idle OpenBLAS worker busy-waits), glibc malloc
     told to reuse freed blocks."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
     from loc_core.cpu_runtime import keep_freed_memory
 
+    import cv2
+
     threadpool_limits(limits=2, user_api='blas')  # as a fresh process has them on this machine
+    cv2.setNumThreads(2)
     config = toy_config()
     config.inference.checkpoint = 'none'
     LocPredictor(config)
-    assert torch.get_num_threads() == config.inference.num_threads
+    assert torch.get_num_threads() == config.inference.num_threads == cv2.getNumThreads()
     blas = [pool for pool in threadpool_info() if pool['user_api'] == 'blas']
     assert blas and all(pool['num_threads'] == 1 for pool in blas)
     assert keep_freed_memory()  # glibc: mallopt accepted both settings

@@ -71,6 +71,8 @@ class LocPredictor:
         if self.model.text_dim != self.text_encoder.dim:
             raise ValueError(f'network text dim {self.model.text_dim} != text encoder dim {self.text_encoder.dim}')
         self.grid = self.model.grid
+        self._feature_basis = self.model.feature_basis().detach().float().cpu().numpy().copy()  # (D,L)
+        self._feature_basis.flags.writeable = False  # shared by every result
         self._lock = threading.Lock()
         self._prompts: PromptSet | None = None
         self.set_prompts(self.config.inference.prompts, self.config.inference.resolved_class_ids())
@@ -103,7 +105,7 @@ class LocPredictor:
     @torch.inference_mode()
     def predict(self, frame: Frame, with_features: bool | None = None) -> OccupancyResult:
         """One Frame -> OccupancyResult on the model grid (ego frame of the frame). `with_features`
-        (default: config.inference.return_features) False returns `features` of shape (M,0)."""
+        (default: config.inference.return_features) False returns (M,0) feature coefficients."""
         if with_features is None:
             with_features = self.config.inference.return_features
         prompt_set = self._prompts
@@ -119,18 +121,16 @@ class LocPredictor:
         occupied = torch.nonzero(logits >= threshold)
         timings['network'] = _ms(start)
         start = time.perf_counter()
-        hidden = self.model.voxel_hidden(encoded, torch.zeros(len(occupied), dtype=torch.long), occupied)
-        cosine = self.model.language_head.cosine(hidden, prompt_set.operator)
-        best, best_index = cosine.max(dim=1) if len(occupied) else (cosine.new_zeros(0), occupied.new_zeros(0))
-        features = self.model.voxel_features(hidden) if with_features else hidden.new_zeros((len(occupied), 0))
+        best, best_index, coefficients = self.model.classify_voxels(encoded, occupied, prompt_set.operator,
+                                                                    with_features)
         timings['language'] = _ms(start)
         start = time.perf_counter()
-        result = self._assemble(frame, logits, occupied, best, best_index, features, prompt_set)
+        result = self._assemble(frame, logits, occupied, best, best_index, coefficients, prompt_set)
         timings['assemble'] = _ms(start)
         result.timings_ms = timings
         return result
 
-    def _assemble(self, frame, logits, occupied, best, best_index, features, prompt_set) -> OccupancyResult:
+    def _assemble(self, frame, logits, occupied, best, best_index, coefficients, prompt_set) -> OccupancyResult:
         labels = torch.full(logits.shape, FREE_LABEL, dtype=torch.uint8)
         scores = torch.zeros(logits.shape, dtype=torch.float32)
         unknown = best < self.config.inference.unknown_threshold
@@ -140,7 +140,8 @@ class LocPredictor:
         return OccupancyResult(
             labels=labels.cpu().numpy(), occupancy=torch.sigmoid(logits).float().cpu().numpy(),
             scores=scores.cpu().numpy(), occupied_indices=occupied.cpu().numpy().astype(np.int64),
-            features=features.float().cpu().numpy(), prompts=prompt_set.prompts,
+            feature_coefficients=coefficients.float().cpu().numpy(), prompts=prompt_set.prompts,
+            feature_basis=self._feature_basis if coefficients.shape[1] else None,
             class_ids=prompt_set.class_ids.copy(), grid=self.grid, timestamp_ns=int(frame.timestamp_ns))
 
 

@@ -2,7 +2,7 @@
 evaluator alike. Grids are (X,Y,Z) on `grid` (ego frame of the input Frame), x slowest."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -20,8 +20,13 @@ class OccupancyResult:
       prompt, `UNKNOWN_LABEL` when no prompt matches well, `FREE_LABEL` for free voxels.
     * `occupancy` (X,Y,Z) float32 in [0,1]: occupancy probability.
     * `scores` (X,Y,Z) float32: best cosine similarity to the prompts for occupied voxels, 0 elsewhere.
-    * `occupied_indices` (M,3) int64 voxel indices of the occupied voxels, C order;
-      `features` (M,D) float32 L2-normalised language features of those voxels (D = text-embedding size).
+    * `occupied_indices` (M,3) int64 voxel indices of the occupied voxels, C order.
+    * The occupied voxels' L2-normalised language features (D = text-embedding size) come factored:
+      `features = feature_coefficients @ feature_basis.T`, with `feature_coefficients` (M,L) float32
+      and `feature_basis` (D,L) float32 the network's projection into the text space (L = 32 for
+      the shipped networks). Exact, and 12x smaller than (M,384); `features` materialises them,
+      `similarities(text)` scores them without doing so. `feature_basis` None: the coefficients are
+      the features themselves. (M,0) coefficients: predicted without features.
     * `prompts` the prompt texts the labels index; `class_ids` (P,) int the Occ3D id each prompt stands for
       (-1 for prompts outside the Occ3D vocabulary, e.g. novel objects).
     """
@@ -30,12 +35,37 @@ class OccupancyResult:
     occupancy: np.ndarray
     scores: np.ndarray
     occupied_indices: np.ndarray
-    features: np.ndarray
+    feature_coefficients: np.ndarray
     prompts: tuple[str, ...]
     class_ids: np.ndarray
+    feature_basis: np.ndarray | None = None
     grid: VoxelGrid = field(default_factory=VoxelGrid)
     timestamp_ns: int = 0
     timings_ms: dict = field(default_factory=dict)
+
+    @property
+    def features(self) -> np.ndarray:
+        """(M,D) float32 unit language features of the occupied voxels ((M,0) when predicted
+        without features); built from the factors on every access."""
+        if self.feature_basis is None or self.feature_coefficients.shape[1] == 0:
+            return self.feature_coefficients
+        return self.feature_coefficients @ self.feature_basis.T
+
+    def similarities(self, text_embeddings: np.ndarray) -> np.ndarray:
+        """(P,D) unit text embeddings -> (M,P) float32 cosine similarity of every occupied voxel to
+        every text, without materialising `features`."""
+        text = np.asarray(text_embeddings, np.float32)
+        if self.feature_coefficients.shape[1] == 0:
+            raise ValueError('this result was predicted without features')
+        if self.feature_basis is None:
+            return self.feature_coefficients @ text.T
+        return self.feature_coefficients @ (self.feature_basis.T @ text.T)
+
+    def select_voxels(self, keep: np.ndarray) -> OccupancyResult:
+        """A copy restricted to the occupied voxels where (M,) bool `keep` is True (labels, scores
+        and occupancy unchanged)."""
+        return replace(self, occupied_indices=self.occupied_indices[keep],
+                       feature_coefficients=self.feature_coefficients[keep])
 
     @property
     def unknown(self) -> np.ndarray:

@@ -12,7 +12,9 @@ from loc_core.geometry.voxel_grid import VoxelGrid
 from loc_core.models.heads import LanguageHead, OccupancyHead
 from loc_core.models.inputs import ModelInput
 from loc_core.models.layers import BevTrunk, ImageEncoder
-from loc_core.models.projection import ProjectionCache, feature_indices, gather_features
+
+CHUNK_VOXELS = 8192  # voxels per step of `classify_voxels`: a chunk's (chunk, 32) float32 temporaries fit in L2
+from loc_core.models.projection import ProjectionCache, feature_indices, feature_table, gather_features, lookup_features
 
 
 @dataclass
@@ -56,7 +58,7 @@ class LocNetwork(nn.Module):
         raise NotImplementedError
 
     def bev_inputs(self, sample: ModelInput, image_features: torch.Tensor) -> torch.Tensor:
-        """One sample -> (Cin,X,Y) trunk input."""
+        """One sample -> (X,Y,Cin) trunk input, channels last."""
         raise NotImplementedError
 
     def voxel_camera_index(self, sample: ModelInput) -> torch.Tensor:
@@ -80,7 +82,9 @@ class LocNetwork(nn.Module):
             self.projections.observe(sample.rig)
         feats = [self.image_encoder(s.images) if len(s.images) else
                  s.images.new_zeros((0, self.arch['image_channels']) + self.feature_hw) for s in inputs]
-        bev_in = torch.stack([self.bev_inputs(s, f) for s, f in zip(inputs, feats)])
+        # (B,Cin,X,Y) in channels-last memory: the convolutions keep that layout (faster on CPU) and
+        # the heads' per-column vectors are contiguous rows
+        bev_in = torch.stack([self.bev_inputs(s, f) for s, f in zip(inputs, feats)]).permute(0, 3, 1, 2)
         bev = self.trunk(bev_in)
         head = self.language_head
         return Encoded(bev, self.occupancy_head(bev), feats, list(inputs), head.bev_map(bev),
@@ -101,6 +105,43 @@ class LocNetwork(nn.Module):
                 index = self.camera_index_of(encoded.inputs[b], voxel_index[rows], flat[rows])
                 cameras[rows] = gather_features(encoded.language_cameras[b], index)
         return self.language_head.hidden(columns, cameras, k)
+
+    def classify_voxels(self, encoded: Encoded, voxel_index: torch.Tensor, operator: tuple,
+                        with_features: bool = False, chunk_size: int = CHUNK_VOXELS):
+        """Inference on one encoded sample: (M,3) int64 voxel indices and a
+        `LanguageHead.prompt_operator` -> ((M,) float32 best cosine similarity, (M,) int64 index of
+        the best prompt, (M,L) float32 feature coefficients, or (M,0) without `with_features`).
+        A voxel's unit text-space feature is its coefficients times `feature_basis()`^T: W h / |W h|
+        = (h / |W h|) W^T.
+        The same as `voxel_hidden`, `LanguageHead.cosine` and a max over prompts, run over chunks of
+        voxels so that each chunk's temporaries stay in the CPU cache (these steps are memory-bound)."""
+        if len(encoded.inputs) != 1:
+            raise ValueError('classify_voxels takes one encoded sample')
+        head, sample = self.language_head, encoded.inputs[0]
+        nx, ny, nz = self.grid.shape
+        columns = encoded.language_bev[0].permute(1, 2, 0).reshape(nx * ny, -1)
+        cameras = feature_table(encoded.language_cameras[0])
+        count = len(voxel_index)
+        best = torch.empty(count, dtype=torch.float32, device=voxel_index.device)
+        best_index = torch.empty(count, dtype=torch.int64, device=voxel_index.device)
+        coefficients = best.new_empty((count, head.projection.in_features if with_features else 0))
+        for start in range(0, count, chunk_size):
+            rows = slice(start, start + chunk_size)
+            part = voxel_index[rows]
+            i, j, k = part.unbind(1)
+            column = i * ny + j
+            camera_index = self.camera_index_of(sample, part, column * nz + k)
+            hidden = head.hidden(columns.index_select(0, column), lookup_features(cameras, camera_index), k)
+            dots, norm = head.dots_and_norm(hidden, operator)
+            values, best_index[rows] = dots.max(dim=1)
+            torch.div(values, norm, out=best[rows])
+            if with_features:
+                torch.div(hidden, norm[:, None], out=coefficients[rows])
+        return best, best_index, coefficients
+
+    def feature_basis(self) -> torch.Tensor:
+        """(D,L) the language head's projection W into the text space (see `classify_voxels`)."""
+        return self.language_head.projection.weight
 
     def forward(self, inputs: list[ModelInput], batch_index: torch.Tensor, voxel_index: torch.Tensor):
         """Training pass (what DDP wraps): -> ((B,X,Y,Z) occupancy logits, (M,D) unit features of the

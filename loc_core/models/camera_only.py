@@ -15,6 +15,7 @@ class CameraOnlyNet(LocNetwork):
         return self.grid.shape[2] * self.arch['image_channels']
 
     def bev_inputs(self, sample: ModelInput, image_features: torch.Tensor) -> torch.Tensor:
-        nx, ny, nz = self.grid.shape
+        """-> (X,Y,Z*F): the features of a column's voxels, height-major."""
+        nx, ny, _ = self.grid.shape
         voxels = gather_features(image_features, self.voxel_camera_index(sample))  # (X*Y*Z, F)
-        return voxels.view(nx, ny, nz, -1).permute(2, 3, 0, 1).reshape(-1, nx, ny)
+        return voxels.view(nx, ny, -1)

@@ -34,7 +34,8 @@ class LanguageHead(nn.Module):
         self.bev_in = nn.Conv2d(bev_channels, hidden, 1)
         self.camera_in = nn.Conv2d(camera_channels, hidden, 1, bias=False)
         self.z_embed = nn.Embedding(num_z, hidden)
-        self.mlp = nn.Sequential(nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, channels))
+        self.mlp = nn.Sequential(nn.ReLU(inplace=True), nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
+                                 nn.Linear(hidden, channels))
         self.projection = nn.Linear(channels, text_dim, bias=False)
 
     def bev_map(self, bev):
@@ -46,7 +47,9 @@ class LanguageHead(nn.Module):
 
     def hidden(self, column_vectors, camera_vectors, z_index):
         """(M,H) gathered bev_map, (M,H) gathered camera_map, (M,) height bins -> (M,L)."""
-        return self.mlp(column_vectors + camera_vectors + self.z_embed(z_index))
+        summed = column_vectors + camera_vectors
+        summed += self.z_embed(z_index)
+        return self.mlp(summed)
 
     def features(self, hidden):
         """(M,L) -> (M,D) float32 L2-normalised language features."""
@@ -58,9 +61,16 @@ class LanguageHead(nn.Module):
         return text @ weight, weight.T @ weight
 
     @staticmethod
-    def cosine(hidden, operator):
-        """(M,L) hidden, prompt_operator(...) -> (M,P) cosine similarities."""
+    def dots_and_norm(hidden, operator):
+        """(M,L) hidden, prompt_operator(...) -> ((M,P) dots h . W^T t, (M,) norms |W h|); the
+        cosine similarities are dots / norms."""
         projected_text, gram = operator
         dots = hidden @ projected_text.T
-        norm = ((hidden @ gram) * hidden).sum(-1).clamp(min=1e-12).sqrt()
+        norm = ((hidden @ gram) * hidden).sum(-1).clamp_(min=1e-12).sqrt_()
+        return dots, norm
+
+    @staticmethod
+    def cosine(hidden, operator):
+        """(M,L) hidden, prompt_operator(...) -> (M,P) cosine similarities."""
+        dots, norm = LanguageHead.dots_and_norm(hidden, operator)
         return dots / norm[:, None]

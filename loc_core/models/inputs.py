@@ -45,15 +45,15 @@ class ModelInput:
 
 def resize_camera(image: np.ndarray, intrinsics: np.ndarray, size: tuple) -> tuple[np.ndarray, np.ndarray]:
     """(H,W,3) uint8 image and its (3,3) K -> image resized to size (width, height) and the scaled K.
-    Large reductions are area-averaged in two steps (an integer factor first, OpenCV's fast path;
-    about twice as fast as one arbitrary-ratio area resize of a 1600x900 image)."""
+    Large reductions are area-averaged by halving while the image stays at least twice the target
+    size (OpenCV's 2x2 area path: 0.15 ms for a 1600x900 image against 1.05 ms for a 4x reduction),
+    then by one area resize to the exact size."""
     height, width = image.shape[:2]
     sx, sy = size[0] / width, size[1] / height
     if (width, height) != tuple(size):
         if sx < 1 and sy < 1:
-            factor = int(min(1 / sx, 1 / sy))
-            if factor >= 2:
-                image = cv2.resize(image, (width // factor, height // factor), interpolation=cv2.INTER_AREA)
+            while image.shape[1] >= 2 * size[0] and image.shape[0] >= 2 * size[1]:
+                image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
             interp = cv2.INTER_AREA
         else:
             interp = cv2.INTER_LINEAR

@@ -13,11 +13,15 @@ from loc_core.models.inputs import CameraRig
 MIN_DEPTH_M = 0.1
 
 
-def rig_projection_matrices(rig: CameraRig, device='cpu') -> torch.Tensor:
-    """(C,3,4) float32: K [R|t] of every camera, mapping ego-frame homogeneous points (metres) to
-    homogeneous pixels of the model's image size."""
+def centred_projection_matrices(rig: CameraRig, device='cpu') -> torch.Tensor:
+    """(C,3,4) float32 K' [R|t] of every camera, mapping ego-frame homogeneous points (metres) to
+    homogeneous centred image fractions: after division by depth, pixel (u, v) of the model's
+    image size is (u / width - 0.5, v / height - 0.5), so each image is the open square (-0.5, 0.5)^2.
+    Composed in float64, rounded once."""
     ego_to_cam = np.linalg.inv(np.asarray(rig.cam_to_ego, np.float64).reshape(-1, 4, 4))[:, :3, :]
-    matrices = np.asarray(rig.intrinsics, np.float64).reshape(-1, 3, 3) @ ego_to_cam
+    width, height = rig.image_size
+    to_fractions = np.array([[1 / width, 0, -0.5], [0, 1 / height, -0.5], [0, 0, 1]])
+    matrices = to_fractions @ np.asarray(rig.intrinsics, np.float64).reshape(-1, 3, 3) @ ego_to_cam
     return torch.from_numpy(matrices.astype(np.float32)).to(device)
 
 
@@ -30,32 +34,41 @@ def feature_indices(points_ego, rig: CameraRig, feature_hw: tuple) -> torch.Tens
     if rig.num_cameras == 0 or len(points) == 0:
         return torch.full((len(points),), -1, dtype=torch.int64, device=points.device)
     h, w = feature_hw
-    width, height = rig.image_size
-    matrices = rig_projection_matrices(rig, points.device)  # (C,3,4)
-    pixels = torch.addmm(matrices[:, :, 3].reshape(-1, 1), matrices[:, :, :3].reshape(-1, 3), points.T)
-    pixels = pixels.view(len(matrices), 3, len(points))  # (C,3,N) homogeneous pixels, rows contiguous
-    depth = pixels[:, 2]
-    u = pixels[:, 0] / depth
-    v = pixels[:, 1] / depth
-    seen = (depth > MIN_DEPTH_M) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
-    score = torch.where(seen, (u / width - 0.5).abs() + (v / height - 0.5).abs(), torch.inf)
-    best_score, camera = score.min(dim=0)
+    matrices = centred_projection_matrices(rig, points.device)  # (C,3,4)
+    projected = torch.addmm(matrices[:, :, 3].reshape(-1, 1), matrices[:, :, :3].reshape(-1, 3), points.T)
+    projected = projected.view(len(matrices), 3, len(points))  # (C,3,N), rows contiguous
+    depth = projected[:, 2]
+    u = projected[:, 0].div_(depth)  # centred image fractions, in place
+    v = projected[:, 1].div_(depth)
+    abs_u, abs_v = u.abs(), v.abs()
+    outside = torch.maximum(abs_u, abs_v).ge(0.5).logical_or_(depth <= MIN_DEPTH_M)
+    best_score, camera = abs_u.add_(abs_v).masked_fill_(outside, torch.inf).min(dim=0)
     u = u.gather(0, camera[None])[0]
     v = v.gather(0, camera[None])[0]
-    col = (u * (w / width)).long().clamp_(0, w - 1)
-    row = (v * (h / height)).long().clamp_(0, h - 1)
+    col = ((u + 0.5) * w).long().clamp_(0, w - 1)
+    row = ((v + 0.5) * h).long().clamp_(0, h - 1)
     index = camera * (h * w) + row * w + col
-    return torch.where(torch.isfinite(best_score), index, -1)
+    return index.masked_fill_(torch.isinf(best_score), -1)
+
+
+def feature_table(feature_maps: torch.Tensor) -> torch.Tensor:
+    """(C,F,h,w) feature maps -> (C*h*w+1, F) rows in `feature_indices` order, and a last row of
+    zeros for index -1."""
+    num_feat = feature_maps.shape[1]
+    flat = feature_maps.permute(0, 2, 3, 1).reshape(-1, num_feat)
+    return torch.cat([flat, flat.new_zeros((1, num_feat))])
+
+
+def lookup_features(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """`feature_table(...)`, (N,) int64 flat indices (-1 = none) -> (N,F), zeros where -1."""
+    return table.index_select(0, torch.where(index < 0, len(table) - 1, index))
 
 
 def gather_features(feature_maps: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """(C,F,h,w) feature maps, (N,) int64 flat indices (-1 = none) -> (N,F), zeros where -1."""
-    num_feat = feature_maps.shape[1]
     if feature_maps.shape[0] == 0:
-        return feature_maps.new_zeros((len(index), num_feat))
-    flat = feature_maps.permute(0, 2, 3, 1).reshape(-1, num_feat)
-    flat = torch.cat([flat, flat.new_zeros((1, num_feat))])  # row -1 -> zeros
-    return flat[torch.where(index < 0, len(flat) - 1, index)]
+        return feature_maps.new_zeros((len(index), feature_maps.shape[1]))
+    return lookup_features(feature_table(feature_maps), index)
 
 
 class ProjectionCache:

@@ -19,8 +19,7 @@ def best_similarities(model: LocNetwork, text: torch.Tensor, samples) -> np.ndar
     for sample in samples:
         voxels = torch.from_numpy(np.argwhere(sample.class_targets() != IGNORE))
         encoded = model.encode([make_input(sample.points, sample.images, sample.rig)])
-        hidden = model.voxel_hidden(encoded, torch.zeros(len(voxels), dtype=torch.long), voxels)
-        values.append(model.language_head.cosine(hidden, operator).max(1).values.numpy())
+        values.append(model.classify_voxels(encoded, voxels, operator)[0].numpy())
     return np.concatenate(values) if values else np.zeros(0, np.float32)
 
 
