@@ -72,8 +72,10 @@ class ModelConfig:
 class InferenceConfig:
     """Prediction settings. `prompts` the open vocabulary; `class_ids` the Occ3D id of each prompt
     (-1 = none; empty = 0..P-1 when P == 17 else all -1); a voxel is occupied when its occupancy
-    probability >= `occupancy_threshold` and "unknown" when its best cosine similarity to the
-    prompts < `unknown_threshold`. `checkpoint` empty = the shipped demo checkpoint when present,
+    probability >= `occupancy_threshold` and "unknown" when its match score < `unknown_threshold`.
+    The match score is the best cosine similarity to the prompts, or with `unknown_temperature`
+    T > 0 its smooth maximum T log(mean_p exp(cos_p / T)) (between the lowest and the highest
+    cosine; an energy score, which separates novel objects better: BENCHMARKS.md). `checkpoint` empty = the shipped demo checkpoint when present,
     'none' = an untrained, randomly initialised network. `return_features` False skips the voxel
     features (returned factored, see OccupancyResult: (M,L) coefficients, 128 B per voxel)."""
 
@@ -81,6 +83,7 @@ class InferenceConfig:
     class_ids: tuple = ()
     occupancy_threshold: float = 0.5
     unknown_threshold: float = 0.0
+    unknown_temperature: float = 0.0
     device: str = 'cpu'
     num_threads: int = 1
     checkpoint: str = ''
@@ -97,6 +100,8 @@ class InferenceConfig:
             raise ConfigError(f'inference.occupancy_threshold must be in (0, 1), got {self.occupancy_threshold}')
         if not -1.0 <= self.unknown_threshold <= 1.0:
             raise ConfigError(f'inference.unknown_threshold must be in [-1, 1], got {self.unknown_threshold}')
+        if not 0.0 <= self.unknown_temperature <= 10.0:
+            raise ConfigError(f'inference.unknown_temperature must be in [0, 10], got {self.unknown_temperature}')
         if self.num_threads < 1:
             raise ConfigError('inference.num_threads must be >= 1')
 

@@ -41,6 +41,17 @@ def test_prompt_operator_equals_explicit_cosine():
     torch.testing.assert_close(fast, explicit, atol=1e-5, rtol=1e-5)
 
 
+def test_soft_best_similarity_is_a_smooth_maximum():
+    from loc_core.models.heads import soft_best_similarity
+
+    cosine = torch.tensor([[0.9, 0.1, -0.2], [0.3, 0.3, 0.3]])
+    torch.testing.assert_close(soft_best_similarity(cosine, 0.0), torch.tensor([0.9, 0.3]))
+    sharp, smooth = soft_best_similarity(cosine, 0.001), soft_best_similarity(cosine, 1.0)
+    assert abs(sharp[0] - (0.9 - 0.001 * np.log(3))) < 1e-4  # the max, less T log P when one prompt wins
+    torch.testing.assert_close(smooth[1], torch.tensor(0.3))  # equal cosines: that cosine at any T
+    assert cosine[0].mean() < smooth[0] < sharp[0]  # between the mean (T -> inf) and the max (T -> 0)
+
+
 def test_lidar_bev_counts_and_height_bins():
     points = torch.tensor([[0.1, 0.1, -0.9], [0.1, 0.1, -0.8], [0.1, 0.1, 1.0], [100.0, 0, 0], [0.5, 0.1, 0.0]])
     bev = lidar_bev(points, GRID)

@@ -27,6 +27,8 @@ def parse_args(argv=None):
     parser.add_argument('--labels-dir', help='dense labels for the nuScenes frames')
     parser.add_argument('--max-frames', type=int)
     parser.add_argument('--unknown-threshold', type=float, help='override inference.unknown_threshold')
+    parser.add_argument('--unknown-temperature', type=float,
+                        help='override inference.unknown_temperature (0 = the best cosine is the match score)')
     parser.add_argument('--occupancy-threshold', type=float, help='override inference.occupancy_threshold')
     parser.add_argument('--prompt-sets', default='standard,synonyms,renamed')
     parser.add_argument('--homogenisation', action='store_true',
@@ -59,9 +61,11 @@ def main(argv=None) -> int:
         predictor = LocPredictor(config, checkpoint=args.checkpoint)
         if args.unknown_threshold is not None:
             predictor.config.inference.unknown_threshold = args.unknown_threshold
+        if args.unknown_temperature is not None:
+            predictor.config.inference.unknown_temperature = args.unknown_temperature
         if args.occupancy_threshold is not None:
             predictor.config.inference.occupancy_threshold = args.occupancy_threshold
-            predictor.config.validate()
+        predictor.config.validate()
         if args.synthetic_seeds:
             frames = synthetic_frames(parse_seeds(args.synthetic_seeds), args.frames_per_seed)
         else:
@@ -72,6 +76,7 @@ def main(argv=None) -> int:
         return 2
     report['checkpoint'] = str(predictor.checkpoint_path) if predictor.checkpoint_path else None
     report['unknown_threshold'] = predictor.config.inference.unknown_threshold
+    report['unknown_temperature'] = predictor.config.inference.unknown_temperature
     report['occupancy_threshold'] = predictor.config.inference.occupancy_threshold
     if args.json:
         print(json.dumps(report, sort_keys=True))

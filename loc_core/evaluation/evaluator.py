@@ -1,6 +1,7 @@
 """Evaluate a LocPredictor over labelled Frames: Occ3D mIoU and geometry IoU for each prompt set,
-and open-set AUROC / FPR@95 of the unknown score (1 - best similarity to the known prompts) for
-voxels of novel objects against voxels of known classes."""
+and open-set AUROC / FPR@95 of the unknown score (1 - the match score against the known prompts:
+best cosine similarity, or its smooth maximum, see InferenceConfig) for voxels of novel objects
+against voxels of known classes."""
 from __future__ import annotations
 
 import logging
@@ -66,7 +67,7 @@ def evaluate(predictor, frames, prompt_sets=('standard', 'synonyms', 'renamed'),
 
 
 def open_set_scores(result, labels) -> tuple[np.ndarray, np.ndarray]:
-    """Unknown scores (1 - best cosine) of voxels that are occupied in the ground truth, predicted
+    """Unknown scores (1 - match score) of voxels that are occupied in the ground truth, predicted
     occupied and inside mask_camera, and whether each is a novel object."""
     truth = labels.semantics_open if labels.semantics_open is not None else labels.semantics
     keep = (labels.mask_camera.astype(bool) & (truth != FREE_ID) & (truth != UNLABELLED_ID) & result.occupied)

@@ -121,8 +121,9 @@ class LocPredictor:
         occupied = torch.nonzero(logits >= threshold)
         timings['network'] = _ms(start)
         start = time.perf_counter()
-        best, best_index, coefficients = self.model.classify_voxels(encoded, occupied, prompt_set.operator,
-                                                                    with_features)
+        inference = self.config.inference
+        best, best_index, coefficients = self.model.classify_voxels(
+            encoded, occupied, prompt_set.operator, with_features, inference.unknown_temperature)
         timings['language'] = _ms(start)
         start = time.perf_counter()
         result = self._assemble(frame, logits, occupied, best, best_index, coefficients, prompt_set)

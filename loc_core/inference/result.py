@@ -19,7 +19,9 @@ class OccupancyResult:
     * `labels` (X,Y,Z) uint8: for occupied voxels the index into `prompts` of the best-matching
       prompt, `UNKNOWN_LABEL` when no prompt matches well, `FREE_LABEL` for free voxels.
     * `occupancy` (X,Y,Z) float32 in [0,1]: occupancy probability.
-    * `scores` (X,Y,Z) float32: best cosine similarity to the prompts for occupied voxels, 0 elsewhere.
+    * `scores` (X,Y,Z) float32: match score of occupied voxels (0 elsewhere): the best cosine
+      similarity to the prompts, or its smooth maximum when `inference.unknown_temperature` > 0;
+      the voxel is unknown when it is below `inference.unknown_threshold`.
     * `occupied_indices` (M,3) int64 voxel indices of the occupied voxels, C order.
     * The occupied voxels' L2-normalised language features (D = text-embedding size) come factored:
       `features = feature_coefficients @ feature_basis.T`, with `feature_coefficients` (M,L) float32

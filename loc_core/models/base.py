@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from loc_core.geometry.voxel_grid import VoxelGrid
-from loc_core.models.heads import LanguageHead, OccupancyHead
+from loc_core.models.heads import LanguageHead, OccupancyHead, soft_best_similarity
 from loc_core.models.inputs import ModelInput
 from loc_core.models.layers import BevTrunk, ImageEncoder
 
@@ -107,10 +107,11 @@ class LocNetwork(nn.Module):
         return self.language_head.hidden(columns, cameras, k)
 
     def classify_voxels(self, encoded: Encoded, voxel_index: torch.Tensor, operator: tuple,
-                        with_features: bool = False, chunk_size: int = CHUNK_VOXELS):
+                        with_features: bool = False, temperature: float = 0.0, chunk_size: int = CHUNK_VOXELS):
         """Inference on one encoded sample: (M,3) int64 voxel indices and a
-        `LanguageHead.prompt_operator` -> ((M,) float32 best cosine similarity, (M,) int64 index of
-        the best prompt, (M,L) float32 feature coefficients, or (M,0) without `with_features`).
+        `LanguageHead.prompt_operator` -> ((M,) float32 match score: the best cosine similarity, or
+        with `temperature` > 0 its smooth maximum `soft_best_similarity`; (M,) int64 index of the
+        best prompt; (M,L) float32 feature coefficients, or (M,0) without `with_features`).
         A voxel's unit text-space feature is its coefficients times `feature_basis()`^T: W h / |W h|
         = (h / |W h|) W^T.
         The same as `voxel_hidden`, `LanguageHead.cosine` and a max over prompts, run over chunks of
@@ -134,7 +135,10 @@ class LocNetwork(nn.Module):
             hidden = head.hidden(columns.index_select(0, column), lookup_features(cameras, camera_index), k)
             dots, norm = head.dots_and_norm(hidden, operator)
             values, best_index[rows] = dots.max(dim=1)
-            torch.div(values, norm, out=best[rows])
+            if temperature > 0:
+                best[rows] = soft_best_similarity(dots.div_(norm[:, None]), temperature)
+            else:  # the norm is positive: the best cosine is the best dot product over the norm
+                torch.div(values, norm, out=best[rows])
             if with_features:
                 torch.div(hidden, norm[:, None], out=coefficients[rows])
         return best, best_index, coefficients

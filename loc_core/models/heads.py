@@ -6,6 +6,9 @@ W (D,L) into the text space: f = W h / |W h|. Cosine similarity with a unit text
 prompts W^T t and the Gram matrix W^T W are computed once per prompt set."""
 from __future__ import annotations
 
+import math
+
+import torch
 from torch import nn
 from torch.nn import functional as F
 
@@ -74,3 +77,13 @@ class LanguageHead(nn.Module):
         """(M,L) hidden, prompt_operator(...) -> (M,P) cosine similarities."""
         dots, norm = LanguageHead.dots_and_norm(hidden, operator)
         return dots / norm[:, None]
+
+
+def soft_best_similarity(cosine, temperature: float):
+    """(M,P) cosine similarities -> (M,) T log(mean_p exp(cos_p / T)): a smooth maximum over the
+    prompts, between each row's lowest and highest cosine; the highest as T -> 0 (T = 0 gives it
+    exactly). Up to a constant for a fixed prompt set, this is the energy score of
+    out-of-distribution detection, with the cosines as logits."""
+    if temperature <= 0:
+        return cosine.max(dim=1).values
+    return temperature * (torch.logsumexp(cosine / temperature, dim=1) - math.log(cosine.shape[1]))

@@ -117,7 +117,8 @@ def _train(args, config: LocConfig, rank: int, world: int) -> int:
 
             samples = [dataset[i] for i in range(min(8, len(dataset)))]
             threshold = calibrate_unknown_threshold(trainer.model, trainer.text_encoder, config.text.templates,
-                                                    samples, args.calibrate_unknown)
+                                                    samples, args.calibrate_unknown,
+                                                    config.inference.unknown_temperature)
             config.inference.unknown_threshold = round(threshold, 4)
             log.info('calibrated unknown threshold: %.4f', threshold)
         last = trainer.save_last()
