@@ -3,10 +3,11 @@
 Usage: .venv/bin/python bench/bench_predict.py [--source synthetic|nuscenes] [--frames 10] [--repeats 3]
        [--checkpoint PATH] [--device cpu|cuda] [--no-features]
 Prints p50/p95 wall time per predict call (after one warm-up pass over the frames),
-p50 of the process CPU time per call (robust to other load on a shared machine; with --threads 1 it
+with the checkpoint's own inference settings (as the node runs it), p50 of the process CPU time per call (robust to other load on a shared machine; with --threads 1 it
 is the single-core compute time), the mean of each stage, the mean number of occupied voxels and
 the 1-minute load average during the run."""
 import argparse
+import json
 import os
 import time
 
@@ -15,6 +16,7 @@ import torch
 
 from loc_core.config import LocConfig
 from loc_core.inference.predictor import LocPredictor
+from loc_core.models.checkpoint import DEMO_CHECKPOINT, read_metadata
 
 
 def load_frames(source: str, count: int):
@@ -29,6 +31,13 @@ def load_frames(source: str, count: int):
     return [f for _, f in zip(range(count), nusc)]
 
 
+def checkpoint_config(path) -> LocConfig:
+    """The config stored in the checkpoint (default: the shipped one), as the node uses it: its
+    thresholds and unknown temperature included."""
+    path = path or (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
+    return LocConfig.from_dict(json.loads(read_metadata(path)['config'])) if path else LocConfig()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--source', choices=('synthetic', 'nuscenes'), default='synthetic')
@@ -39,7 +48,7 @@ def main():
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--no-features', action='store_true', help='skip the (M,D) feature output')
     args = parser.parse_args()
-    config = LocConfig()
+    config = checkpoint_config(args.checkpoint)
     config.inference.device = args.device
     config.inference.num_threads = args.threads
     predictor = LocPredictor(config, checkpoint=args.checkpoint)
