@@ -1,5 +1,5 @@
 """Open-set score vs match-score temperature: AUROC and FPR@95 of novel-object voxels against known
-voxels, for the best cosine (T = 0) and its smooth maximum T log(mean exp(cos / T)) at several T.
+voxels, for the best cosine (T = 0) and its smooth maximum T log(sum exp(cos / T)) at several T.
 
 Usage: .venv/bin/python bench/openset_temperature.py --seeds 500-531 [--frames-per-seed 5]
        [--checkpoint PATH] [--temperatures 0,0.06,0.08,0.1,0.12,0.13,0.14,0.15,0.17]

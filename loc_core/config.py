@@ -4,11 +4,14 @@ validation (unknown keys and bad values raise `ConfigError`); never evaluates co
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 
 from loc_core.data.vocabulary import OCC3D_PROMPTS
 from loc_core.geometry.voxel_grid import OCC3D_RANGE, OCC3D_VOXEL_SIZE, VoxelGrid
+
+MAX_PROMPTS = 250  # label values 250-255 are reserved (unknown 254, free 255)
 
 DEFAULT_TEMPLATES = ('{}', 'a {}')
 
@@ -74,8 +77,8 @@ class InferenceConfig:
     (-1 = none; empty = 0..P-1 when P == 17 else all -1); a voxel is occupied when its occupancy
     probability >= `occupancy_threshold` and "unknown" when its match score < `unknown_threshold`.
     The match score is the best cosine similarity to the prompts, or with `unknown_temperature`
-    T > 0 its smooth maximum T log(mean_p exp(cos_p / T)) (between the lowest and the highest
-    cosine; an energy score, which separates novel objects better: BENCHMARKS.md). `checkpoint` empty = the shipped demo checkpoint when present,
+    T > 0 its smooth maximum T log(sum_p exp(cos_p / T)) (the negative energy score, between the
+    best cosine and that plus T log P; it separates novel objects better: BENCHMARKS.md). `checkpoint` empty = the shipped demo checkpoint when present,
     'none' = an untrained, randomly initialised network. `return_features` False skips the voxel
     features (returned factored, see OccupancyResult: (M,L) coefficients, 128 B per voxel)."""
 
@@ -92,18 +95,24 @@ class InferenceConfig:
     def validate(self) -> None:
         if not self.prompts or any(not isinstance(p, str) or not p.strip() for p in self.prompts):
             raise ConfigError('inference.prompts must be non-empty strings')
-        if len(self.prompts) > 250:
-            raise ConfigError('inference.prompts: at most 250 prompts (labels are uint8)')
+        if len(self.prompts) > MAX_PROMPTS:
+            raise ConfigError(f'inference.prompts: at most {MAX_PROMPTS} prompts (labels are uint8)')
         if self.class_ids and len(self.class_ids) != len(self.prompts):
             raise ConfigError(f'inference.class_ids has {len(self.class_ids)} entries for {len(self.prompts)} prompts')
         if not 0.0 < self.occupancy_threshold < 1.0:
             raise ConfigError(f'inference.occupancy_threshold must be in (0, 1), got {self.occupancy_threshold}')
-        if not -1.0 <= self.unknown_threshold <= 1.0:
-            raise ConfigError(f'inference.unknown_threshold must be in [-1, 1], got {self.unknown_threshold}')
-        if not 0.0 <= self.unknown_temperature <= 10.0:
-            raise ConfigError(f'inference.unknown_temperature must be in [0, 10], got {self.unknown_temperature}')
+        if not 0.0 <= self.unknown_temperature <= 1.0:
+            raise ConfigError(f'inference.unknown_temperature must be in [0, 1], got {self.unknown_temperature}')
+        highest = self.highest_match_score()
+        if not -1.0 <= self.unknown_threshold <= highest:
+            raise ConfigError(f'inference.unknown_threshold must be in [-1, {highest:.3f}] at unknown_temperature '
+                              f'{self.unknown_temperature}, got {self.unknown_threshold}')
         if self.num_threads < 1:
             raise ConfigError('inference.num_threads must be >= 1')
+
+    def highest_match_score(self) -> float:
+        """The largest match score any voxel can reach: 1 + T log(MAX_PROMPTS)."""
+        return 1.0 + self.unknown_temperature * math.log(MAX_PROMPTS)
 
     def resolved_class_ids(self) -> tuple:
         if self.class_ids:

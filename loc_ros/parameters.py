@@ -43,9 +43,9 @@ SPECS = (
                   "Sentence templates each prompt is embedded with, '{}' marks the prompt "
                   '(empty = those of the model config / checkpoint).'),
     ParameterSpec('unknown_threshold', 0.0, 'Occupied voxels whose match score (best cosine similarity to the '
-                  "prompts, or its smooth maximum at the checkpoint's unknown_temperature) is below this are "
-                  'published as unknown (default: the model config / checkpoint value).',
-                  read_only=False, float_range=(-1.0, 1.0)),
+                  "prompts, or at the checkpoint's unknown_temperature T its smooth maximum, at most 1 + T ln P) "
+                  'is below this are published as unknown (default: the model config / checkpoint value).',
+                  read_only=False, float_range=(-1.0, 7.0)),
     ParameterSpec('score_threshold', 0.5, 'A voxel is occupied when its occupancy probability reaches this '
                   '(default: the model config / checkpoint occupancy_threshold).', read_only=False, float_range=(0.01, 0.99)),
     # inputs

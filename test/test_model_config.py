@@ -22,6 +22,7 @@ def test_round_trip_json_and_yaml(tmp_path):
     ({'inference': {'prompts': []}}, 'prompts'),
     ({'inference': {'unknown_threshold': 2}}, 'unknown_threshold'),
     ({'inference': {'unknown_temperature': -0.1}}, 'unknown_temperature'),
+    ({'inference': {'unknown_temperature': 0.1, 'unknown_threshold': 1.6}}, 'unknown_threshold'),
     ({'inference': {'occupancy_threshold': 1.0}}, 'occupancy_threshold'),
     ({'inference': {'prompts': ['a', 'b'], 'class_ids': [1]}}, 'class_ids'),
     ({'text': {'encoder': 'word2vec'}}, 'text.encoder'),

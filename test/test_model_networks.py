@@ -46,10 +46,13 @@ def test_soft_best_similarity_is_a_smooth_maximum():
 
     cosine = torch.tensor([[0.9, 0.1, -0.2], [0.3, 0.3, 0.3]])
     torch.testing.assert_close(soft_best_similarity(cosine, 0.0), torch.tensor([0.9, 0.3]))
-    sharp, smooth = soft_best_similarity(cosine, 0.001), soft_best_similarity(cosine, 1.0)
-    assert abs(sharp[0] - (0.9 - 0.001 * np.log(3))) < 1e-4  # the max, less T log P when one prompt wins
-    torch.testing.assert_close(smooth[1], torch.tensor(0.3))  # equal cosines: that cosine at any T
-    assert cosine[0].mean() < smooth[0] < sharp[0]  # between the mean (T -> inf) and the max (T -> 0)
+    sharp, smooth = soft_best_similarity(cosine, 0.001), soft_best_similarity(cosine, 0.1)
+    assert abs(sharp[0] - 0.9) < 1e-4  # one prompt far ahead: the best cosine
+    assert abs(smooth[1] - (0.3 + 0.1 * np.log(3))) < 1e-6  # a tie of three: + T log 3
+    assert 0.9 < smooth[0] < 0.9 + 0.1 * np.log(3)
+    # a prompt far below the best barely moves the score
+    wider = soft_best_similarity(torch.cat([cosine, torch.full((2, 1), -0.5)], 1), 0.1)
+    assert abs(wider[0] - smooth[0]) < 1e-3
 
 
 def test_lidar_bev_counts_and_height_bins():

@@ -91,7 +91,7 @@ def test_read_only_and_out_of_range_values_are_refused(running):
                                                               string_value='/tmp/other.yaml'))
     assert not result.successful and 'read-only' in result.reason
     result = _set(harness, 'unknown_threshold', ParameterValue(type=ParameterType.PARAMETER_DOUBLE,
-                                                               double_value=1.5))
+                                                               double_value=7.5))
     assert not result.successful
     result = _set(harness, 'unknown_threshold', ParameterValue(type=ParameterType.PARAMETER_DOUBLE,
                                                                double_value=0.9))
@@ -117,7 +117,7 @@ def test_descriptors_carry_ranges_read_only_flags_and_descriptions(running):
     assert by_name['calibration_file'].read_only and by_name['checkpoint'].read_only
     low, high = by_name['unknown_threshold'].floating_point_range[0].from_value, \
         by_name['unknown_threshold'].floating_point_range[0].to_value
-    assert (low, high) == (-1.0, 1.0) and not by_name['unknown_threshold'].read_only
+    assert (low, high) == (-1.0, 7.0) and not by_name['unknown_threshold'].read_only
     assert by_name['sync_queue_size'].integer_range[0].to_value == 100
     assert all(d.description for d in described.descriptors)
 

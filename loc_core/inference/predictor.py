@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from loc_core.config import LocConfig
+from loc_core.config import MAX_PROMPTS, LocConfig
 from loc_core.cpu_runtime import tune_cpu_runtime
 from loc_core.data.frame import Frame
 from loc_core.inference.result import FREE_LABEL, UNKNOWN_LABEL, OccupancyResult
@@ -89,8 +89,8 @@ class LocPredictor:
         """Re-encode the prompt set and swap it in atomically (a concurrent predict sees the old or
         the new set, never a mix). `class_ids` (P,) Occ3D ids, -1 = outside the vocabulary."""
         prompts = tuple(str(p) for p in prompts)
-        if not prompts or len(prompts) > 250 or any(not p.strip() for p in prompts):
-            raise ValueError('prompts must be 1-250 non-empty strings')
+        if not prompts or len(prompts) > MAX_PROMPTS or any(not p.strip() for p in prompts):
+            raise ValueError(f'prompts must be 1-{MAX_PROMPTS} non-empty strings')
         ids = np.full(len(prompts), -1, np.int64) if class_ids is None else np.asarray(class_ids, np.int64)
         if ids.shape != (len(prompts),):
             raise ValueError(f'class_ids has shape {ids.shape} for {len(prompts)} prompts')

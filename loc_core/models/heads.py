@@ -6,8 +6,6 @@ W (D,L) into the text space: f = W h / |W h|. Cosine similarity with a unit text
 prompts W^T t and the Gram matrix W^T W are computed once per prompt set."""
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -80,10 +78,11 @@ class LanguageHead(nn.Module):
 
 
 def soft_best_similarity(cosine, temperature: float):
-    """(M,P) cosine similarities -> (M,) T log(mean_p exp(cos_p / T)): a smooth maximum over the
-    prompts, between each row's lowest and highest cosine; the highest as T -> 0 (T = 0 gives it
-    exactly). Up to a constant for a fixed prompt set, this is the energy score of
-    out-of-distribution detection, with the cosines as logits."""
+    """(M,P) cosine similarities -> (M,) T log(sum_p exp(cos_p / T)): a smooth maximum over the
+    prompts (the negative energy score of out-of-distribution detection, with cosines as logits),
+    between each row's highest cosine and that plus T log P; the highest cosine as T -> 0 (T = 0
+    gives it exactly). A prompt far below the best adds almost nothing, so adding prompts to a set
+    barely moves the score; prompts close to the best one raise it."""
     if temperature <= 0:
         return cosine.max(dim=1).values
-    return temperature * (torch.logsumexp(cosine / temperature, dim=1) - math.log(cosine.shape[1]))
+    return temperature * torch.logsumexp(cosine / temperature, dim=1)
