@@ -13,7 +13,7 @@ from loc_core.models.heads import LanguageHead, OccupancyHead, soft_best_similar
 from loc_core.models.inputs import ModelInput
 from loc_core.models.layers import BevTrunk, ImageEncoder
 
-CHUNK_VOXELS = 8192  # voxels per step of `classify_voxels`: a chunk's (chunk, 32) float32 temporaries fit in L2
+CHUNK_VOXELS = 8192  # voxels per step of `classify_voxels`: bounds its temporaries (1 MB per (chunk, 32) float32)
 from loc_core.models.projection import ProjectionCache, feature_indices, feature_table, gather_features, lookup_features
 
 
@@ -115,7 +115,8 @@ class LocNetwork(nn.Module):
         A voxel's unit text-space feature is its coefficients times `feature_basis()`^T: W h / |W h|
         = (h / |W h|) W^T.
         The same as `voxel_hidden`, `LanguageHead.cosine` and a max over prompts, run over chunks of
-        voxels so that each chunk's temporaries stay in the CPU cache (these steps are memory-bound)."""
+        voxels: the temporaries stay small whatever M and the prompt count (a full grid's (M,P)
+        similarities for 250 prompts would take 640 MB)."""
         if len(encoded.inputs) != 1:
             raise ValueError('classify_voxels takes one encoded sample')
         head, sample = self.language_head, encoded.inputs[0]
