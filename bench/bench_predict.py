@@ -2,10 +2,10 @@
 
 Usage: .venv/bin/python bench/bench_predict.py [--source synthetic|nuscenes] [--frames 10] [--repeats 3]
        [--checkpoint PATH] [--device cpu|cuda] [--no-features]
-Prints p50/p95 wall time per predict call (after one warm-up pass over the frames),
-with the checkpoint's own inference settings (as the node runs it), p50 of the process CPU time per call (robust to other load on a shared machine; with --threads 1 it
-is the single-core compute time), the mean of each stage, the mean number of occupied voxels and
-the 1-minute load average during the run."""
+Runs with the checkpoint's own inference settings, as the node does. Prints p50/p95 wall time per
+predict call (after one warm-up pass over the frames), p50 of the process CPU time per call (robust
+to other load on a shared machine; with --threads 1 it is the single-core compute time), the mean
+of each stage, the mean number of occupied voxels and the 1-minute load average during the run."""
 import argparse
 import json
 import os

@@ -78,8 +78,9 @@ class InferenceConfig:
     probability >= `occupancy_threshold` and "unknown" when its match score < `unknown_threshold`.
     The match score is the best cosine similarity to the prompts, or with `unknown_temperature`
     T > 0 its smooth maximum T log(sum_p exp(cos_p / T)) (the negative energy score, between the
-    best cosine and that plus T log P; it separates novel objects better: BENCHMARKS.md). `checkpoint` empty = the shipped demo checkpoint when present,
-    'none' = an untrained, randomly initialised network. `return_features` False skips the voxel
+    best cosine and that plus T log P; it separates novel objects better: BENCHMARKS.md).
+    `checkpoint` empty = the shipped demo checkpoint when present, 'none' = an untrained, randomly
+    initialised network. `return_features` False skips the voxel
     features (returned factored, see OccupancyResult: (M,L) coefficients, 128 B per voxel)."""
 
     prompts: tuple = OCC3D_PROMPTS

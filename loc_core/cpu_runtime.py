@@ -1,7 +1,7 @@
 """CPU runtime settings for inference, applied once per process by `LocPredictor`.
 
-* torch's and OpenCV's thread pools are set to `num_threads`. numpy's and scipy's OpenBLAS pools are limited to
-  one thread: the BLAS calls on the hot path (rigid transforms of a few 10k points, 4x4 products)
+* torch's and OpenCV's thread pools are set to `num_threads`. numpy's and scipy's OpenBLAS pools
+  are limited to one thread: the BLAS calls on the hot path (rigid transforms of a few 10k points, 4x4 products)
   are too small to gain from threads, and an idle OpenBLAS worker busy-waits (sched_yield) after
   every call, taking a whole core from the network on a 2-core machine.
 * glibc malloc keeps freed memory for reuse (mmap threshold 32 MB, no trimming): every predict

@@ -88,6 +88,24 @@ def test_unknown_temperature_scores_by_the_smooth_maximum(predictor):
     np.testing.assert_array_equal(soft.labels, base.labels)
 
 
+def test_lidar_only_frame_and_small_chunks(predictor):
+    """A frame without cameras is predicted from LiDAR alone; the chunk size of the language step
+    does not change the answer."""
+    from dataclasses import replace
+
+    from loc_core.models.inputs import frame_to_input
+
+    assert len(predictor.predict(replace(toy_frame(4), cameras=[])).occupied_indices) > 0
+    model, operator = predictor.model, predictor._prompts.operator
+    with torch.inference_mode():
+        encoded = model.encode([frame_to_input(toy_frame(4), model.image_size)])
+        voxels = torch.nonzero(encoded.occupancy_logits[0] >= 0)
+        whole = model.classify_voxels(encoded, voxels, operator, True, 0.1, chunk_size=len(voxels) + 1)
+        pieces = model.classify_voxels(encoded, voxels, operator, True, 0.1, chunk_size=100)
+    for a, b in zip(whole, pieces):
+        torch.testing.assert_close(a, b)
+
+
 def test_set_prompts_swaps_vocabulary(predictor):
     frame = toy_frame(3)
     before = predictor.predict(frame)

@@ -12,9 +12,9 @@ from loc_core.geometry.voxel_grid import VoxelGrid
 from loc_core.models.heads import LanguageHead, OccupancyHead, soft_best_similarity
 from loc_core.models.inputs import ModelInput
 from loc_core.models.layers import BevTrunk, ImageEncoder
+from loc_core.models.projection import ProjectionCache, feature_indices, feature_table, gather_features, lookup_features
 
 CHUNK_VOXELS = 8192  # voxels per step of `classify_voxels`: bounds its temporaries (1 MB per (chunk, 32) float32)
-from loc_core.models.projection import ProjectionCache, feature_indices, feature_table, gather_features, lookup_features
 
 
 @dataclass
