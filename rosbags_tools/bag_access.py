@@ -32,12 +32,13 @@ def open_bag(path):
         reader.close()
 
 
-def guarded_messages(reader, connections):
-    """reader.messages(connections), turning storage errors mid-way into BagError."""
+def guarded_messages(reader, connections, start_ns: int | None = None, stop_ns: int | None = None):
+    """reader.messages(connections) logged in [start_ns, stop_ns) (None: open end), turning storage
+    errors mid-way into BagError."""
     from rosbags.rosbag2.errors import ReaderError
 
     try:
-        yield from reader.messages(connections=connections)
+        yield from reader.messages(connections=connections, start=start_ns, stop=stop_ns)
     except (ReaderError, OSError, EOFError, ValueError, struct.error) as exc:
         raise BagError(f'bag {reader.path} is damaged: {exc}') from exc
 

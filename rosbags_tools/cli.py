@@ -2,7 +2,7 @@
 
     loc-bag nuscenes2bag --dataroot D --version V --scene NAME --out PATH [--sweeps] [--storage sqlite3] [--force]
     loc-bag synth2bag --seed S --frames N --out PATH [--storage sqlite3] [--force]
-    loc-bag play BAG [--rate R] [--loop] [--topics T ...] [--clock]
+    loc-bag play BAG [--rate R] [--loop] [--topics T ...] [--clock] [--start-offset S] [--stop-offset S]
     loc-bag frames BAG [--calibration YAML] [--camera-sync nearest|sweep] [--no-images]
 
 Exit status 0 on success, 2 with a one-line error for bad input (missing or damaged files, wrong
@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--loop', action='store_true')
     p.add_argument('--topics', nargs='+', default=None, help='only these topics')
     p.add_argument('--clock', action='store_true', help='publish the bag time on /clock (for use_sim_time)')
+    p.add_argument('--start-offset', type=float, default=0.0, metavar='SECONDS',
+                   help='skip the messages logged in the first SECONDS of the bag')
+    p.add_argument('--stop-offset', type=float, default=None, metavar='SECONDS',
+                   help='stop before the messages logged SECONDS or more after the bag start')
     p.add_argument('--wait-for-subscribers', type=float, default=0.0, metavar='SECONDS',
                    help='before playing, wait up to this long for every topic to have a subscriber')
 
@@ -88,7 +92,8 @@ def _play(args) -> int:
     from rosbags_tools.player import BagPlayer
 
     player = BagPlayer(args.bag, rate=args.rate, loop=args.loop, topics=args.topics,
-                       wait_for_subscribers_s=args.wait_for_subscribers, clock=args.clock)
+                       wait_for_subscribers_s=args.wait_for_subscribers, clock=args.clock,
+                       start_offset_s=args.start_offset, stop_offset_s=args.stop_offset)
     print(player.play().summary())
     return 0
 

@@ -60,12 +60,18 @@ class PlayReport:
 
 
 class BagPlayer:
-    """Plays `bag` through `node` (or a node of its own on an rclpy context it initialises)."""
+    """Plays `bag` through `node` (or a node of its own on an rclpy context it initialises).
+    `start_offset_s` / `stop_offset_s`: play only the messages logged in [start, stop) seconds after
+    the bag's first message (stop None: to the end), as `ros2 bag play --start-offset` does."""
 
     def __init__(self, bag, rate: float = 1.0, loop: bool = False, topics=None, node=None,
-                 wait_for_subscribers_s: float = 0.0, depth: int = 100, clock: bool = False):
+                 wait_for_subscribers_s: float = 0.0, depth: int = 100, clock: bool = False,
+                 start_offset_s: float = 0.0, stop_offset_s: float | None = None):
         if not rate > 0:
             raise ValueError(f'rate must be positive, got {rate}')
+        if not start_offset_s >= 0 or (stop_offset_s is not None and not stop_offset_s > start_offset_s):
+            raise ValueError(f'need 0 <= start offset < stop offset, got {start_offset_s} and {stop_offset_s}')
+        self.start_offset_s, self.stop_offset_s = float(start_offset_s), stop_offset_s
         self.bag, self.rate, self.loop, self.topics = bag, float(rate), loop, topics
         self.node, self.wait_for_subscribers_s, self.depth = node, wait_for_subscribers_s, depth
         self.clock = clock
@@ -109,14 +115,22 @@ class BagPlayer:
 
             self._clock_publisher = node.create_publisher(Clock, '/clock', 10)
         self._wait_for_subscribers([*publishers.values(), *filter(None, [self._clock_publisher])])
+        window = self._window_ns(reader)
         start = time.perf_counter()
         while not self._stop:
-            self._one_pass(reader, connections, publishers, report)
+            self._one_pass(reader, connections, publishers, report, window)
             report.loops += 1
             if not self.loop:
                 break
         report.seconds = time.perf_counter() - start
         return report
+
+    def _window_ns(self, reader) -> tuple:
+        """(start, stop) log times in ns for reader.messages (None = open end)."""
+        first = reader.start_time
+        start = first + round(self.start_offset_s * 1e9) if self.start_offset_s > 0 else None
+        stop = first + round(self.stop_offset_s * 1e9) if self.stop_offset_s is not None else None
+        return start, stop
 
     def _publishers(self, node, connections, report: PlayReport) -> dict:
         publishers, logged_types = {}, set()
@@ -138,9 +152,9 @@ class BagPlayer:
         while time.monotonic() < deadline and any(p.get_subscription_count() == 0 for p in publishers):
             time.sleep(0.02)
 
-    def _one_pass(self, reader, connections, publishers: dict, report: PlayReport):
+    def _one_pass(self, reader, connections, publishers: dict, report: PlayReport, window: tuple):
         wall_start, bag_start = time.perf_counter(), None
-        for connection, stamp, raw in guarded_messages(reader, connections):
+        for connection, stamp, raw in guarded_messages(reader, connections, *window):
             if self._stop:
                 return
             publisher = publishers.get(connection.id)

@@ -213,3 +213,28 @@ def test_bad_bags_and_filters_are_clear_errors(rclpy_context, player_node, toy_b
     assert 'bag not found' in capsys.readouterr().err
     assert main(['play', str(toy_bag), '--rate', '50', '--topics', '/odom']) == 0
     assert '/odom: 5' in capsys.readouterr().out
+
+
+def test_start_and_stop_offsets_play_a_window_of_the_bag(rclpy_context, player_node, toy_bag, capsys):
+    from rosbags.rosbag2 import Reader
+
+    with Reader(toy_bag) as reader:
+        first = reader.start_time
+        odom = [(t - first) / 1e9 for c, t, _ in reader.messages() if c.topic == '/odom']
+    expected, _ = _bag_messages(toy_bag)
+    start, stop = (odom[0] + odom[1]) / 2, (odom[3] + odom[4]) / 2  # the 2nd to 4th of 5
+    recorder = Recorder(rclpy_context, {'/odom': 'nav_msgs/msg/Odometry'})
+    try:
+        report = BagPlayer(toy_bag, rate=20.0, node=player_node, topics=['/odom'], wait_for_subscribers_s=10.0,
+                           start_offset_s=start, stop_offset_s=stop).play()
+        assert recorder.wait_for({'/odom': 3})
+        time.sleep(0.2)
+    finally:
+        recorder.close()
+    assert report.published == {'/odom': 3}
+    assert recorder.received['/odom'] == expected['/odom'][1:4]
+    with pytest.raises(ValueError, match='start offset < stop offset'):
+        BagPlayer(toy_bag, start_offset_s=0.3, stop_offset_s=0.2)
+    assert main(['play', str(toy_bag), '--rate', '50', '--topics', '/odom', '--stop-offset', str(stop)]) == 0
+    assert '/odom: 4' in capsys.readouterr().out
+    assert main(['play', str(toy_bag), '--start-offset', '-1']) == 2

@@ -28,6 +28,14 @@ class DemoData:
 
         return load_calibration(self.calibration).lidar_topic
 
+    @property
+    def sensor_topics(self) -> list[str]:
+        """The topics loc_node takes: the LiDAR, and each camera's images and camera info."""
+        from loc_core.data.calibration import load_calibration
+
+        rig = load_calibration(self.calibration)
+        return [rig.lidar_topic] + [t for cam in rig.cameras for t in (cam.image_topic, cam.info_topic)]
+
 
 def synthetic_data(seed: int, frames: int, cache: Path, progress=print) -> DemoData:
     """A synthetic sequence as a bag in `cache` (written once, reused by later runs)."""

@@ -96,6 +96,11 @@ class Recorder:
                 with self._lock:
                     self.log.diagnostics = {kv.key: kv.value for kv in status.values}
 
+    def legend_prompts(self) -> list:
+        """The prompts of the last legend received ([] before the first)."""
+        with self._lock:
+            return [c['prompt'] for c in self.legend['classes']] if self.legend else []
+
     @property
     def output_count(self) -> int:
         with self._lock:
@@ -129,9 +134,38 @@ def wait_until(predicate, timeout_s: float, process: subprocess.Popen | None = N
         time.sleep(0.05)
 
 
+def split_offset_s(bag: Path, lidar_topic: str, index: int) -> float:
+    """Seconds after the bag's first message, half way between LiDAR scans `index` - 1 and `index`:
+    playing [0, offset) and then [offset, end) splits the bag into whole frames."""
+    from rosbags_tools.bag_access import open_bag
+
+    with open_bag(bag) as reader:
+        scans = [c for c in reader.connections if c.topic == lidar_topic]
+        times = [t for _, t, _ in reader.messages(connections=scans)]
+        first = reader.start_time
+    if not 0 < index < len(times):
+        raise ValueError(f'cannot split {len(times)} LiDAR scans before scan {index}')
+    return ((times[index - 1] + times[index]) / 2 - first) / 1e9
+
+
+def wait_for_outputs(recorder: Recorder, count: int, process, quiet_s: float = 3.0, timeout_s: float = 120.0):
+    """Until `count` outputs have arrived, or none has for `quiet_s` (the node dropped a frame)."""
+    end = time.monotonic() + timeout_s
+    seen, last_change = -1, time.monotonic()
+    while recorder.output_count < count and time.monotonic() < end:
+        if process.poll() is not None:
+            raise RuntimeError(f'loc_node exited with status {process.returncode} while waiting for outputs')
+        if recorder.output_count != seen:
+            seen, last_change = recorder.output_count, time.monotonic()
+        elif seen > 0 and time.monotonic() - last_change > quiet_s:
+            return
+        time.sleep(0.05)
+
+
 def run_session(data, new_prompts, checkpoint: str, workdir: Path, rate: float = 1.0,
                 domain_id: int = 77, progress=print) -> SessionLog:
-    """Play `data.bag` into a fresh loc_node, switch to `new_prompts` half way, return the record."""
+    """Play `data.bag` into a fresh loc_node: its first half, then the prompt change to
+    `new_prompts` (through the parameter service), then the second half; return the record."""
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
 
@@ -150,26 +184,28 @@ def run_session(data, new_prompts, checkpoint: str, workdir: Path, rate: float =
     try:
         progress('[demo] starting loc_node (loading the checkpoint and the text encoder) ...')
         wait_until(lambda: recorder.legend is not None, 180, process, 'loc_node to start (its legend)')
-        progress(f'[demo] loc_node is up; playing {data.frame_count} frames at {rate}x ...')
-        player = BagPlayer(data.bag, rate=rate, node=node, wait_for_subscribers_s=10.0)
-        played = {}
-        play_thread = threading.Thread(target=lambda: played.update(report=player.play()), daemon=True)
-        play_thread.start()
         half = max(1, data.frame_count // 2)
-        wait_until(lambda: recorder.output_count >= half, 120, process, f'{half} outputs')
+        split_s = split_offset_s(data.bag, data.lidar_topic, half)
+        progress(f'[demo] loc_node is up; playing {half} of {data.frame_count} frames at {rate}x ...')
+        play = dict(rate=rate, node=node, topics=data.sensor_topics, wait_for_subscribers_s=10.0)
+        first = BagPlayer(data.bag, stop_offset_s=split_s, **play).play()
+        wait_for_outputs(recorder, half, process)
         ok, reason = recorder.set_prompts(new_prompts)
         recorder.log.prompt_change_s = time.monotonic()
         recorder.log.prompt_change_reply = 'accepted' if ok else f'refused: {reason}'
         progress(f'[demo] prompts changed after {recorder.output_count} frames: {recorder.log.prompt_change_reply}')
-        play_thread.join(timeout=600)
+        if ok:  # the rest of the bag is played once the node's outputs carry the new prompts
+            wait_until(lambda: recorder.legend_prompts() == list(new_prompts), 60, process, 'the new legend')
+        progress(f'[demo] playing the other {data.frame_count - half} frames ...')
+        second = BagPlayer(data.bag, start_offset_s=split_s, **play).play()
         settle_end = time.monotonic() + 5.0
         while time.monotonic() < settle_end and recorder.output_count < data.frame_count:
             time.sleep(0.1)
         time.sleep(1.5)  # one more diagnostics period
-        report = played.get('report')
-        recorder.log.played = ({'lidar_messages': int(report.published.get(data.lidar_topic, 0)),
-                                 'seconds': round(report.seconds, 2), 'summary': report.summary()}
-                                if report is not None else {'summary': 'the player did not finish'})
+        recorder.log.played = {
+            'lidar_messages': sum(int(r.published.get(data.lidar_topic, 0)) for r in (first, second)),
+            'seconds': round(first.seconds + second.seconds, 2),
+            'summary': first.summary() + '\n' + second.summary()}
         return recorder.log
     finally:
         process.send_signal(signal.SIGINT)
