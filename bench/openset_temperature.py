@@ -2,8 +2,8 @@
 voxels, for the best cosine (T = 0) and its smooth maximum T log(sum exp(cos / T)) at several T.
 
 Usage: .venv/bin/python bench/openset_temperature.py --seeds 500-531 [--frames-per-seed 5]
-       [--checkpoint PATH] [--temperatures 0,0.06,0.08,0.1,0.12,0.13,0.14,0.15,0.17]
-Pick T on validation towns (the shipped checkpoint's 0.13 came from seeds 500-531), then report it
+       [--checkpoint PATH] [--temperatures 0,0.04,0.06,0.08,0.1,0.12,0.13,0.14,0.15,0.17,0.2]
+Pick T on validation towns (the shipped checkpoint's 0.10 came from seeds 500-531), then report it
 on held-out towns (1000-1011). Voxels as in loc-eval: occupied in ground truth and prediction,
 inside mask_camera, standard prompts. One predict per frame; every T is scored on the same cosines."""
 import argparse
@@ -42,7 +42,7 @@ def main():
     parser.add_argument('--seeds', required=True)
     parser.add_argument('--frames-per-seed', type=int, default=5)
     parser.add_argument('--checkpoint')
-    parser.add_argument('--temperatures', default='0,0.06,0.08,0.1,0.12,0.13,0.14,0.15,0.17')
+    parser.add_argument('--temperatures', default='0,0.04,0.06,0.08,0.1,0.12,0.13,0.14,0.15,0.17,0.2')
     args = parser.parse_args()
     predictor = LocPredictor(checkpoint=args.checkpoint)
     cosines, novel = collect(predictor, synthetic_frames(parse_seeds(args.seeds), args.frames_per_seed))
