@@ -55,6 +55,19 @@ def test_soft_best_similarity_is_a_smooth_maximum():
     assert abs(wider[0] - smooth[0]) < 1e-3
 
 
+def test_soft_margin_from_dots_matches_the_smooth_maximum():
+    """The inference path's form (dots and norms, the known best cosine) gives the same score."""
+    from loc_core.models.heads import soft_best_similarity, soft_margin
+
+    generator = torch.Generator().manual_seed(0)
+    dots, norm = torch.randn(500, 17, generator=generator), torch.rand(500, generator=generator) * 3 + 0.1
+    cosine = dots / norm[:, None]
+    best = cosine.max(dim=1).values
+    for temperature in (0.01, 0.1, 1.0):
+        torch.testing.assert_close(best + soft_margin(dots.clone(), norm, best, temperature),
+                                   soft_best_similarity(cosine, temperature))
+
+
 def test_lidar_bev_counts_and_height_bins():
     points = torch.tensor([[0.1, 0.1, -0.9], [0.1, 0.1, -0.8], [0.1, 0.1, 1.0], [100.0, 0, 0], [0.5, 0.1, 0.0]])
     bev = lidar_bev(points, GRID)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from loc_core.geometry.voxel_grid import VoxelGrid
-from loc_core.models.heads import LanguageHead, OccupancyHead, soft_best_similarity
+from loc_core.models.heads import LanguageHead, OccupancyHead, soft_margin
 from loc_core.models.inputs import ModelInput
 from loc_core.models.layers import BevTrunk, ImageEncoder
 from loc_core.models.projection import ProjectionCache, feature_indices, feature_table, gather_features, lookup_features
@@ -136,10 +136,10 @@ class LocNetwork(nn.Module):
             hidden = head.hidden(columns.index_select(0, column), lookup_features(cameras, camera_index), k)
             dots, norm = head.dots_and_norm(hidden, operator)
             values, best_index[rows] = dots.max(dim=1)
+            # the norm is positive: the best cosine is the best dot product over the norm
+            best_cosine = torch.div(values, norm, out=best[rows])
             if temperature > 0:
-                best[rows] = soft_best_similarity(dots.div_(norm[:, None]), temperature)
-            else:  # the norm is positive: the best cosine is the best dot product over the norm
-                torch.div(values, norm, out=best[rows])
+                best_cosine += soft_margin(dots, norm, best_cosine, temperature)
             if with_features:
                 torch.div(hidden, norm[:, None], out=coefficients[rows])
         return best, best_index, coefficients

@@ -86,3 +86,12 @@ def soft_best_similarity(cosine, temperature: float):
     if temperature <= 0:
         return cosine.max(dim=1).values
     return temperature * torch.logsumexp(cosine / temperature, dim=1)
+
+
+def soft_margin(dots, norm, best_cosine, temperature: float):
+    """What `soft_best_similarity` adds to the best cosine, T log(sum_p exp((cos_p - best) / T)),
+    from (M,P) dots h . W^T t, (M,) norms |W h| and (M,) best cosines, reusing the known maximum
+    (no second max pass). Overwrites `dots`. -> (M,) in [0, T log P]."""
+    scaled = dots.div_((norm * temperature)[:, None])
+    scaled.sub_((best_cosine / temperature)[:, None]).exp_()
+    return scaled.sum(dim=1).log_().mul_(temperature)
