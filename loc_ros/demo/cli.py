@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     cache.mkdir(parents=True, exist_ok=True)
     from loc_core.sim.novel import NOVEL_CLASSES
     from loc_ros.demo.report import PhaseScore, dense, grid_of, write_snapshots, write_summary
-    from loc_ros.demo.session import run_session
+    from loc_ros.demo.session import legend_prompts, run_session
     from loc_ros.parameters import prompt_class_ids
 
     data = load_data(args, cache)
@@ -91,7 +91,7 @@ def main(argv=None) -> int:
               'after': PhaseScore(after_prompts, after_ids, novel_index)}
     last = {}
     for output in log.outputs:
-        phase = 'after' if [c['prompt'] for c in output.legend['classes']] == after_prompts else 'before'
+        phase = 'after' if legend_prompts(output.legend) == after_prompts else 'before'
         last[phase] = output
         labels, scores = dense(output, grid_of(output.legend))
         truth = data.frame_at(output.stamp_ns).occupancy if data.has_ground_truth else None

@@ -58,6 +58,11 @@ def start_node(calibration: Path, checkpoint: str, log_path: Path, env: dict) ->
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
+def legend_prompts(legend: dict | None) -> list[str]:
+    """The prompts of a parsed ~/legend message, in label order ([] for None)."""
+    return [c['prompt'] for c in legend['classes']] if legend else []
+
+
 class Recorder:
     """Subscribes to ~/voxels, ~/legend and /diagnostics of the node; calls its SetParameters."""
 
@@ -99,7 +104,7 @@ class Recorder:
     def legend_prompts(self) -> list:
         """The prompts of the last legend received ([] before the first)."""
         with self._lock:
-            return [c['prompt'] for c in self.legend['classes']] if self.legend else []
+            return legend_prompts(self.legend)
 
     @property
     def output_count(self) -> int:
