@@ -14,7 +14,7 @@ setup(
     packages=find_packages(include=['loc_core', 'loc_core.*', 'loc_ros', 'loc_ros.*',
                                     'rosbags_tools', 'rosbags_tools.*']),
     package_data={'loc_core': ['model_configs/*.json', 'checkpoints/*.safetensors',
-                               'checkpoints/*.json']},
+                               'checkpoints/*.json', 'checkpoints/*.yaml', 'sim/presets/*.yaml']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
         ('share/' + PACKAGE, ['package.xml']),

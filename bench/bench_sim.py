@@ -1,5 +1,5 @@
-"""Benchmark: seconds per synthetic frame at the defaults (LiDAR 32x1090 rays + six 704x256
-cameras + exact Occ3D ground truth with both masks), through `SyntheticSource.frame`.
+"""Benchmark: seconds per synthetic frame at the defaults (LiDAR 32x1085 rays, nuScenes' firings
+per ring, + six 704x256 cameras + exact Occ3D ground truth with both masks), through `SyntheticSource.frame`.
 
 Usage: .venv/bin/python bench/bench_sim.py [--seeds 0 1 2] [--frames 20]
 Prints the town build time, the first frame (it also precomputes the camera-mask lookup),

@@ -128,7 +128,14 @@ class TrainConfig:
     """Training. `mode` 'supervised' (DCL + CE on dense labels) or 'self_supervised' (distillation of
     open_clip pixel features, no semantic labels); `semantic_loss` 'dcl' or 'cosine' (direct feature
     regression onto the class text embedding, the ablation). Loss weights scale each term; `w_align`
-    adds that cosine regression to DCL, keeping features near the text manifold (synonyms, unknowns)."""
+    adds that cosine regression to DCL, keeping features near the text manifold (synonyms, unknowns);
+    `w_partial` weighs the partial-label loss of voxels known only to be stuff (box-only real labels).
+    `real_fraction` of every batch's positions take real samples when the dataset holds both real and
+    synthetic ones (0 = draw from all samples alike). Augmentation (loc_core/train/augment.py):
+    `camera_dropout` probability that a sample loses every camera, `camera_drop_each` that it loses
+    one camera, `appearance_jitter` colour/blur/noise strength (0-1), `rotation_augment` probability
+    of a random quarter turn of the whole sample about the ego z axis, `height_shift` probability of
+    moving it up or down by 1 to `max_height_shift_voxels` whole voxels."""
 
     mode: str = 'supervised'
     semantic_loss: str = 'dcl'
@@ -146,12 +153,26 @@ class TrainConfig:
     w_ce: float = 0.5
     w_align: float = 0.0
     w_distill: float = 1.0
+    w_partial: float = 0.0
     teacher_model: str = 'ViT-B-32'
     teacher_pretrained: str = ''
     log_every: int = 20
     checkpoint_every: int = 200
+    real_fraction: float = 0.0
+    camera_dropout: float = 0.0
+    camera_drop_each: float = 0.0
+    appearance_jitter: float = 0.0
+    rotation_augment: float = 0.0
+    height_shift: float = 0.0
+    max_height_shift_voxels: int = 2
 
     def validate(self) -> None:
+        if self.max_height_shift_voxels < 0:
+            raise ConfigError('train.max_height_shift_voxels must be >= 0')
+        for name in ('real_fraction', 'camera_dropout', 'camera_drop_each', 'appearance_jitter', 'rotation_augment',
+                     'height_shift'):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f'train.{name} must be in [0, 1], got {getattr(self, name)}')
         if self.mode not in ('supervised', 'self_supervised'):
             raise ConfigError(f"train.mode must be 'supervised' or 'self_supervised', got {self.mode!r}")
         if self.semantic_loss not in ('dcl', 'cosine'):

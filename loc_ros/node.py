@@ -5,7 +5,14 @@ parallel, each in order) stamp and synchronise the messages (`sync.py`) and put 
 into a one-slot buffer (`worker.py`); a worker thread decodes it into a `Frame`
 (`frame_builder.py`), runs loc_core's predictor, applies pending prompt changes between frames, and
 publishes (`publishing.py`). Bad input is dropped, counted (see
-/diagnostics) and logged at most every few seconds per reason."""
+/diagnostics) and logged at most every few seconds per reason.
+
+Time: outputs carry the stamps of their inputs. Latencies and the synchroniser's waiting times are
+measured on the steady clock from when DDS received each message, and /diagnostics is published on a
+steady-clock timer, so all three mean the same with `use_sim_time` (a bag's /clock may pause, jump
+back or run at another rate); the /diagnostics header carries the node's clock (sim time then).
+A jump in the input stamps (a looped or restarted bag, a restarted driver) resets the synchroniser
+with one warning, counted in /diagnostics (`sync_resets`), and the next complete frame is served."""
 from __future__ import annotations
 
 import sys
@@ -14,6 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rcl_interfaces.msg import SetParametersResult
@@ -72,7 +80,10 @@ class LocNode(Node):
             predictor.set_prompts(list(self._prompts), P.prompt_class_ids(self._prompts))
         self.predictor = predictor
         model_defaults = model_thresholds(predictor)
-        thresholds = P.declare_all(self, P.MODEL_DEFAULTED, model_defaults)
+        try:
+            thresholds = P.declare_all(self, P.MODEL_DEFAULTED, model_defaults)
+        except P.InvalidParameter as exc:
+            raise StartupError(f'bad parameter: {exc}') from exc
         self.settings.update(thresholds)
         self._thresholds = (thresholds['unknown_threshold'], thresholds['score_threshold'])
         self._thresholds_in_model = push_thresholds(predictor, *self._thresholds)
@@ -82,7 +93,10 @@ class LocNode(Node):
         self._sync_lock = threading.Lock()
         self.sync = ApproximateSynchronizer(
             LIDAR, [c.name for c in self.cameras], slop_ns=int(self.settings['sync_slop_s'] * 1e9),
-            queue_size=self.settings['sync_queue_size'], max_wait_ns=int(self.settings['sync_max_wait_s'] * 1e9))
+            queue_size=self.settings['sync_queue_size'], max_wait_ns=int(self.settings['sync_max_wait_s'] * 1e9),
+            jump_back_ns=int(self.settings['time_jump_threshold_s'] * 1e9),
+            jump_forward_ns=int(self.settings['time_jump_forward_s'] * 1e9),
+            allow_partial=self.settings['allow_missing_cameras'])
         self._camera_infos: dict = {}
         self.slot = LatestSlot()
         self.outputs = OutputPublishers(self, self.base_frame)
@@ -95,8 +109,10 @@ class LocNode(Node):
         self.worker.start()
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
+        # steady clock: /diagnostics keeps coming when a bag's /clock pauses or jumps (use_sim_time)
         self._diag_timer = self.create_timer(self.settings['diagnostics_period_s'], self._publish_diagnostics,
-                                             callback_group=MutuallyExclusiveCallbackGroup())
+                                             callback_group=MutuallyExclusiveCallbackGroup(),
+                                             clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     # ---- startup ------------------------------------------------------------------------------
     def _load_calibration(self):
@@ -153,11 +169,27 @@ class LocNode(Node):
         with self._sync_lock:
             result = self.sync.add(stream, stamp_to_ns(msg.header.stamp), (msg, received),
                                    now_ns=int(received * 1e9))
+        for jump in result.jumps:
+            self._on_time_jump(jump)
+        if result.discarded:
+            self.stats.count('time_jump_discarded', len(result.discarded))
         for drop in result.dropped:
             self._drop(drop.reason, f'{drop.stream} message at {drop.stamp_ns / 1e9:.3f} s: {drop.detail}')
         for matched in result.matched:
             if self.slot.put(matched):
                 self._drop('busy', 'worker still busy: an older synchronised frame was replaced by a newer one')
+
+    def _on_time_jump(self, jump) -> None:
+        """One warning per reset (like tf2's 'Detected jump back in time'); the next marker array
+        starts with DELETEALL so viewers drop the markers of the old timeline."""
+        self.stats.count('sync_resets')
+        self.stats.count(f'time_jump_{jump.direction}')
+        self.outputs.forget_markers()
+        self.get_logger().warning(
+            f'Detected jump {jump.direction} in time of {jump.seconds:.3f} s on {jump.stream} '
+            f'(stamp {jump.stamp_ns / 1e9:.3f} s, {"previous" if jump.direction == "back" else "newest"} '
+            f'{jump.reference_ns / 1e9:.3f} s). Resetting the synchroniser ({jump.cleared} waiting messages '
+            f'cleared); {self.stats.counts["sync_resets"]} reset(s) so far')
 
     def _drop(self, reason: str, text: str) -> None:
         self.stats.count(f'drop.{reason}')
@@ -167,10 +199,18 @@ class LocNode(Node):
     def _process(self, matched: dict) -> None:
         lidar_msg, received = matched[LIDAR][1]
         images = {name: entry[1][0] for name, entry in matched.items() if name != LIDAR}
+        cameras = self.cameras
+        if len(images) < len(self.cameras) and self.settings['allow_missing_cameras']:
+            cameras = [c for c in self.cameras if c.name in images]
+            missing = [c.name for c in self.cameras if c.name not in images]
+            self.stats.count('frames_lidar_only' if not cameras else 'frames_partial')
+            used = f' and {len(cameras)} camera(s)' if cameras else ' alone'
+            self.log.warning('missing_cameras', f'frame at {stamp_to_ns(lidar_msg.header.stamp) / 1e9:.3f} s '
+                                                f'without camera(s) {missing}: predicted from the LiDAR{used}')
         stages, start = {}, time.monotonic()
         stages['wait'] = (start - received) * 1e3
         try:
-            built = build_frame(self.calibration, self.cameras, lidar_msg, images, dict(self._camera_infos),
+            built = build_frame(self.calibration, cameras, lidar_msg, images, dict(self._camera_infos),
                                 self._decode_size, self._decode_pool)
         except InputError as exc:
             self._drop(exc.reason, str(exc))

@@ -31,9 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     import rclpy
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
-    from loc_ros.predictor_backend import StartupError
+    rclpy.init(args=argv if argv is not None else sys.argv)  # handles SIGINT and SIGTERM from here on
+    print('loc_node: starting: loading the model', flush=True)  # stdout: errors alone go to stderr
+    from loc_ros.predictor_backend import StartupError  # imports torch (seconds): after the signal handlers
 
-    rclpy.init(args=argv if argv is not None else sys.argv)  # handles SIGINT and SIGTERM
     try:
         node = _build_node()
     except StartupError as exc:

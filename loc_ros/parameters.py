@@ -4,7 +4,8 @@ the validation of live changes. The sections mirror `config/loc.yaml`:
 * model: model_config, checkpoint, device, prompts, prompt_templates, unknown_threshold,
   score_threshold;
 * inputs: calibration_file, lidar_topic, camera_names, input_qos, decode_full_resolution,
-  decode_threads, sync_slop_s, sync_queue_size, sync_max_wait_s;
+  decode_threads, sync_slop_s, sync_queue_size, sync_max_wait_s, allow_missing_cameras,
+  time_jump_threshold_s, time_jump_forward_s;
 * outputs: base_frame, diagnostics_period_s.
 
 Live changes: prompts, unknown_threshold, score_threshold and sync_slop_s. Everything that shapes
@@ -29,19 +30,23 @@ class ParameterSpec:
     read_only: bool = True
     float_range: tuple[float, float] | None = None
     integer_range: tuple[int, int] | None = None
+    constraints: str = ''  # ParameterDescriptor.additional_constraints (shown by `ros2 param describe`)
 
 
 SPECS = (
     # model
     ParameterSpec('model_config', '', 'Model config JSON (empty = the packaged default).'),
-    ParameterSpec('checkpoint', '', 'Model checkpoint file (empty = the packaged default).'),
-    ParameterSpec('device', 'cpu', "Torch device for inference, e.g. 'cpu' or 'cuda:0'."),
+    ParameterSpec('checkpoint', '', "Model checkpoint file, or a packaged one: 'real' (real sensors), 'demo' "
+                  "(synthetic world; empty = this default), 'none' (untrained)."),
+    ParameterSpec('device', 'cpu', "Torch device for inference, e.g. 'cpu' or 'cuda:0'.",
+                  constraints="'cpu', 'cuda' or 'cuda:N'"),
     ParameterSpec('prompts', list(OCC3D_PROMPTS), 'Text prompts = the classes; label i is prompts[i]. '
                   f'Non-empty, unique, at most {MAX_PROMPTS}, each 1-{MAX_PROMPT_CHARS} printable characters.',
-                  read_only=False),
+                  read_only=False, constraints=f'1-{MAX_PROMPTS} unique prompts (ignoring case), each 1-'
+                  f'{MAX_PROMPT_CHARS} printable characters'),
     ParameterSpec('prompt_templates', [''],
                   "Sentence templates each prompt is embedded with, '{}' marks the prompt "
-                  '(empty = those of the model config / checkpoint).'),
+                  '(empty = those of the model config / checkpoint).', constraints="each contains '{}' once"),
     ParameterSpec('unknown_threshold', 0.0, 'Occupied voxels whose match score (best cosine similarity to the '
                   "prompts, or at the checkpoint's unknown_temperature T its smooth maximum, at most 1 + T ln P) "
                   'is below this are published as unknown (default: the model config / checkpoint value).',
@@ -52,7 +57,8 @@ SPECS = (
     ParameterSpec('calibration_file', '', 'Rig calibration YAML (LiDAR and camera -> base extrinsics, topics).'),
     ParameterSpec('lidar_topic', '', 'PointCloud2 topic (empty = the one in the calibration file).'),
     ParameterSpec('camera_names', [''], 'Cameras to use by calibration name (empty = all in the calibration).'),
-    ParameterSpec('input_qos', 'sensor_data', f'Input QoS profile: one of {QOS_CHOICES}.'),
+    ParameterSpec('input_qos', 'sensor_data', 'Input QoS profile: sensor_data (best effort) or reliable.',
+                  constraints='one of: ' + ', '.join(QOS_CHOICES)),
     ParameterSpec('sync_slop_s', 0.05, 'Largest stamp difference between the LiDAR and a camera message '
                   'of one frame.', read_only=False, float_range=(0.001, 1.0)),
     ParameterSpec('sync_queue_size', 10, 'LiDAR messages that may wait for their cameras.',
@@ -61,7 +67,16 @@ SPECS = (
                   "are decoded at 1/2, 1/4 or 1/8 when that still covers the model's image input size."),
     ParameterSpec('decode_threads', 2, 'Threads decoding the camera images of one frame.', integer_range=(1, 16)),
     ParameterSpec('sync_max_wait_s', 0.3, 'A LiDAR message still missing a camera after newer LiDAR data '
-                  'this much later is dropped.', float_range=(0.01, 10.0)),
+                  'this much later is dropped (or, with allow_missing_cameras, predicted without it).',
+                  float_range=(0.01, 10.0)),
+    ParameterSpec('allow_missing_cameras', False, 'When a camera has nothing within sync_slop_s of a LiDAR scan '
+                  '(silent, or stamps too far apart), predict from the LiDAR and the cameras that did match '
+                  '(LiDAR only when none did) instead of dropping the scan.'),
+    ParameterSpec('time_jump_threshold_s', 1.0, 'An input stamp older than its topic\'s previous one by more '
+                  'than this is a jump back in time (a looped or restarted bag, a restarted driver): the '
+                  'synchroniser resets. Smaller steps back are dropped as out of order.', float_range=(0.01, 3600.0)),
+    ParameterSpec('time_jump_forward_s', 5.0, 'A LiDAR stamp newer than the previous LiDAR stamp by more '
+                  'than this is a jump forward in time: the synchroniser resets.', float_range=(0.1, 86400.0)),
     # outputs
     ParameterSpec('base_frame', '', 'Frame of the outputs (empty = the calibration base frame).'),
     ParameterSpec('diagnostics_period_s', 1.0, 'Period of /diagnostics.', float_range=(0.1, 60.0)),
@@ -132,6 +147,7 @@ def declare_all(node, names=None, defaults: dict | None = None) -> dict:
     descriptors; `defaults` replaces spec defaults (clamped into the range). An override from the
     command line or a params file wins over either. Returns name -> current value."""
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+    from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 
     names = [s.name for s in SPECS if s.name not in MODEL_DEFAULTED] if names is None else list(names)
     values = {}
@@ -139,14 +155,19 @@ def declare_all(node, names=None, defaults: dict | None = None) -> dict:
         default = (defaults or {}).get(spec.name, spec.default)
         if spec.float_range:
             default = float(min(max(default, spec.float_range[0]), spec.float_range[1]))
-        descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+        descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only,
+                                         additional_constraints=spec.constraints)
         if spec.float_range:
             descriptor.floating_point_range = [FloatingPointRange(
                 from_value=spec.float_range[0], to_value=spec.float_range[1], step=0.0)]
         if spec.integer_range:
             descriptor.integer_range = [IntegerRange(
                 from_value=spec.integer_range[0], to_value=spec.integer_range[1], step=1)]
-        values[spec.name] = node.declare_parameter(spec.name, default, descriptor).value
+        try:
+            values[spec.name] = node.declare_parameter(spec.name, default, descriptor).value
+        except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
+            # a params file or -p value of the wrong type or out of range: one line, not a traceback
+            raise InvalidParameter(f'{spec.name}: {exc}') from exc
     return values
 
 

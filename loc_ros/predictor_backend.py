@@ -39,12 +39,12 @@ def _base_config(settings: dict):
     config stored in the checkpoint (explicit or the shipped demo one: its tuned thresholds), else
     loc_core's defaults."""
     from loc_core.config import LocConfig
-    from loc_core.models.checkpoint import DEMO_CHECKPOINT, CheckpointError, read_metadata
+    from loc_core.models.checkpoint import DEMO_CHECKPOINT, CheckpointError, read_metadata, resolve_shipped
 
     path = _existing_file('model config', settings.get('model_config', ''))
     if path:
         return LocConfig.load(path)
-    checkpoint = settings.get('checkpoint', '')
+    checkpoint = resolve_shipped(settings.get('checkpoint', ''))
     if checkpoint == NO_CHECKPOINT:
         return LocConfig()
     checkpoint = _existing_file('checkpoint', checkpoint) or (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
@@ -94,7 +94,9 @@ def model_thresholds(predictor) -> dict:
 def load_predictor(settings: dict, logger=None) -> Predictor:
     """loc_core's LocPredictor for the node's settings. Every failure (missing or corrupt
     checkpoint, bad config, unavailable device) becomes a StartupError naming the cause."""
-    _existing_file('checkpoint', settings.get('checkpoint', ''))
+    from loc_core.models.checkpoint import resolve_shipped
+
+    _existing_file('checkpoint', resolve_shipped(settings.get('checkpoint', '')))
     config = model_config(settings)
     try:
         from loc_core.inference.predictor import LocPredictor

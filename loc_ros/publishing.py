@@ -71,6 +71,10 @@ class OutputPublishers:
             self._marker_classes = classes
         return grid_published
 
+    def forget_markers(self) -> None:
+        """The next marker array starts with DELETEALL (after a time jump: old markers must go)."""
+        self._marker_classes = None
+
     def _publish_if_wanted(self, publisher, name: str, build) -> bool:
         """Build and publish only when someone listens; counts what was built in `built`."""
         if not publisher.get_subscription_count():

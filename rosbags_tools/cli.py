@@ -2,7 +2,7 @@
 
     loc-bag nuscenes2bag --dataroot D --version V --scene NAME --out PATH [--sweeps] [--storage sqlite3] [--force]
     loc-bag synth2bag --seed S --frames N --out PATH [--storage sqlite3] [--force]
-    loc-bag play BAG [--rate R] [--loop] [--topics T ...] [--clock] [--start-offset S] [--stop-offset S]
+    loc-bag play BAG [--rate R] [--loop] [--topics T ...] [--clock [HZ]] [--start-offset S] [--stop-offset S]
     loc-bag frames BAG [--calibration YAML] [--camera-sync nearest|sweep] [--no-images]
 
 Exit status 0 on success, 2 with a one-line error for bad input (missing or damaged files, wrong
@@ -18,6 +18,7 @@ from rosbags_tools.bag_access import BagError
 from rosbags_tools.camera_sync import SYNC_POLICIES
 from rosbags_tools.conventions import STORAGES
 from rosbags_tools.output import OutputExistsError
+from rosbags_tools.player import DEFAULT_CLOCK_HZ
 from rosbags_tools.pointcloud import PointCloudError
 
 EXPECTED_ERRORS = (BagError, CalibrationError, OutputExistsError, FileNotFoundError, PointCloudError,
@@ -52,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--rate', type=float, default=1.0, help='playback speed factor (1 = real time)')
     p.add_argument('--loop', action='store_true')
     p.add_argument('--topics', nargs='+', default=None, help='only these topics')
-    p.add_argument('--clock', action='store_true', help='publish the bag time on /clock (for use_sim_time)')
+    p.add_argument('--clock', type=float, nargs='?', const=DEFAULT_CLOCK_HZ, default=0.0, metavar='HZ',
+                   help='publish the playback time on /clock at HZ (default %(const)s) for nodes with use_sim_time')
     p.add_argument('--start-offset', type=float, default=0.0, metavar='SECONDS',
                    help='skip the messages logged in the first SECONDS of the bag')
     p.add_argument('--stop-offset', type=float, default=None, metavar='SECONDS',

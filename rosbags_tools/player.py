@@ -5,8 +5,11 @@ bag timestamps at real time times `rate`, optionally looped and filtered by topi
 needs the topic's Python message type: topics whose type is not importable here (tf2_msgs is
 not pip-installable, so /tf and /tf_static) are reported, logged once and skipped, counted
 per topic in the report. Latched topics (offered transient-local, like /tf_static) are
-published transient-local so late subscribers still receive them. With `clock`, the bag time
-is published on /clock (rosgraph_msgs/Clock) before each message, for nodes with use_sim_time."""
+published transient-local so late subscribers still receive them. With `clock` (Hz; True = 40 Hz),
+the playback time (bag time) is published on /clock (rosgraph_msgs/Clock) at that rate while playing,
+like `ros2 bag play --clock`, and also at each message's log time just before the message, so a node
+with use_sim_time has reached a message's time when it receives it. Each pass of a loop starts the
+clock over at the bag's start (a jump back in time, as with `ros2 bag play --loop --clock`)."""
 from __future__ import annotations
 
 import importlib
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 from rosbags_tools.bag_access import BagError, connections_for, guarded_messages, open_bag
 
 LOG = logging.getLogger(__name__)
+DEFAULT_CLOCK_HZ = 40.0  # `ros2 bag play --clock` without a value
 
 
 def message_class(msgtype: str):
@@ -65,7 +69,7 @@ class BagPlayer:
     the bag's first message (stop None: to the end), as `ros2 bag play --start-offset` does."""
 
     def __init__(self, bag, rate: float = 1.0, loop: bool = False, topics=None, node=None,
-                 wait_for_subscribers_s: float = 0.0, depth: int = 100, clock: bool = False,
+                 wait_for_subscribers_s: float = 0.0, depth: int = 100, clock: float | bool = False,
                  start_offset_s: float = 0.0, stop_offset_s: float | None = None):
         if not rate > 0:
             raise ValueError(f'rate must be positive, got {rate}')
@@ -74,8 +78,13 @@ class BagPlayer:
         self.start_offset_s, self.stop_offset_s = float(start_offset_s), stop_offset_s
         self.bag, self.rate, self.loop, self.topics = bag, float(rate), loop, topics
         self.node, self.wait_for_subscribers_s, self.depth = node, wait_for_subscribers_s, depth
-        self.clock = clock
+        if clock is True:
+            clock = DEFAULT_CLOCK_HZ
+        if clock and not float(clock) > 0:
+            raise ValueError(f'clock rate must be positive (Hz), got {clock}')
+        self.clock_hz = float(clock) if clock else 0.0
         self._clock_publisher = None
+        self._clock_last_ns = None
         self._stop = False
 
     def stop(self):
@@ -110,7 +119,7 @@ class BagPlayer:
             raise BagError(f'{self.bag} has no topic(s) {sorted(missing)}; it has '
                            f'{sorted({c.topic for c in reader.connections})}')
         publishers = self._publishers(node, connections, report)
-        if self.clock:
+        if self.clock_hz:
             from rosgraph_msgs.msg import Clock
 
             self._clock_publisher = node.create_publisher(Clock, '/clock', 10)
@@ -154,6 +163,7 @@ class BagPlayer:
 
     def _one_pass(self, reader, connections, publishers: dict, report: PlayReport, window: tuple):
         wall_start, bag_start = time.perf_counter(), None
+        self._last_tick = wall_start
         for connection, stamp, raw in guarded_messages(reader, connections, *window):
             if self._stop:
                 return
@@ -162,12 +172,31 @@ class BagPlayer:
                 report.skipped[connection.topic] += 1
                 continue
             bag_start = stamp if bag_start is None else bag_start
-            delay = wall_start + (stamp - bag_start) / 1e9 / self.rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
+            due = wall_start + (stamp - bag_start) / 1e9 / self.rate
+            self._wait_until(due, wall_start, bag_start)
+            if self._stop:
+                return
             self._publish_clock(stamp)
             publisher.publish(bytes(raw))
             report.published[connection.topic] += 1
+
+    def _wait_until(self, due: float, wall_start: float, bag_start: int):
+        """Sleep until perf_counter() reaches `due`; with a clock, tick /clock at clock_hz meanwhile
+        with the playback time (bag_start + elapsed wall time x rate)."""
+        while not self._stop:
+            now = time.perf_counter()
+            if now >= due:
+                return
+            if self._clock_publisher is None:
+                time.sleep(due - now)
+                return
+            period = 1.0 / self.clock_hz
+            tick = self._last_tick + period
+            if now >= tick:
+                self._last_tick = now
+                self._publish_clock(bag_start + round((now - wall_start) * self.rate * 1e9))
+                continue
+            time.sleep(min(due, tick) - now)
 
     def _publish_clock(self, stamp_ns: int):
         if self._clock_publisher is None:

@@ -171,18 +171,37 @@ def test_loop_and_topic_filter(rclpy_context, player_node, toy_bag):
 
 
 def test_clock_carries_the_bag_time(rclpy_context, player_node, toy_bag):
+    """/clock ticks at the requested rate with the playback time, reaches each message's log time
+    before the message, and starts over with each pass of a loop (a jump back, as ros2 bag does)."""
     from rclpy.serialization import deserialize_message
     from rosgraph_msgs.msg import Clock
 
-    recorder = Recorder(rclpy_context, {'/clock': 'rosgraph_msgs/msg/Clock', '/odom': 'nav_msgs/msg/Odometry'})
+    player = BagPlayer(toy_bag, rate=1.0, node=player_node, topics=['/odom'], clock=50, loop=True,
+                       wait_for_subscribers_s=10.0)
+
+    def stop_after_two_passes(topic, received):
+        if len(received['/odom']) >= 10:
+            player.stop()
+
+    recorder = Recorder(rclpy_context, {'/clock': 'rosgraph_msgs/msg/Clock', '/odom': 'nav_msgs/msg/Odometry'},
+                        stop_after_two_passes)
     try:
-        BagPlayer(toy_bag, rate=20.0, node=player_node, topics=['/odom'], clock=True,
-                  wait_for_subscribers_s=10.0).play()
-        assert recorder.wait_for({'/clock': 5, '/odom': 5})
+        report = player.play()
+        assert recorder.wait_for({'/odom': 10})
     finally:
         recorder.close()
-    clocks = [deserialize_message(raw, Clock).clock for raw in recorder.received['/clock']]
-    assert [c.sec * 10**9 + c.nanosec for c in clocks] == [frame.timestamp_ns for frame in toy_frames(5)]
+    assert report.loops >= 2
+    clocks = [(lambda c: c.sec * 10**9 + c.nanosec)(deserialize_message(raw, Clock).clock)
+              for raw in recorder.received['/clock']]
+    stamps = [frame.timestamp_ns for frame in toy_frames(5)]
+    first_pass = clocks[:clocks.index(stamps[0], 1)]  # the second pass starts the clock over
+    assert first_pass == sorted(first_pass) and set(stamps) <= set(first_pass)
+    assert first_pass[0] == stamps[0] and first_pass[-1] == stamps[-1]
+    ticks = [t for t in first_pass if t not in stamps]
+    assert 8 <= len(ticks) <= 25  # 0.4 s of bag at 1x and 50 Hz: about 20 ticks between the messages
+    with pytest.raises(ValueError, match='clock rate must be positive'):
+        BagPlayer(toy_bag, clock=-1.0)
+    assert BagPlayer(toy_bag, clock=True).clock_hz == 40.0 and BagPlayer(toy_bag, clock=0).clock_hz == 0.0
 
 
 def test_latched_topics_are_offered_transient_local(toy_bag):

@@ -99,10 +99,15 @@ def test_signal_during_model_loading_exits_cleanly(calibration_file):
     cmd = [sys.executable, '-m', 'loc_ros.node_main', '--ros-args', '-p', f'calibration_file:={calibration_file}',
            '-p', 'checkpoint:=none']
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(3.0)  # rclpy is up, the model still loading
+    started, deadline = '', time.monotonic() + 60
+    while 'starting: loading the model' not in started and time.monotonic() < deadline and proc.poll() is None:
+        started += proc.stdout.readline()  # rclpy is up (its signal handlers too), the model still loading
+    assert 'starting: loading the model' in started, started
     proc.send_signal(signal.SIGTERM)
     output, _ = proc.communicate(timeout=60)
+    output = started + output
     assert proc.returncode == 0, output
+    assert 'stopped during startup' in output or 'shutting down' in output, output
     assert 'Traceback' not in output
 
 
@@ -139,7 +144,7 @@ def test_launch_file_declares_its_arguments_and_ships_configs():
     assert 'generate_launch_description' in functions
     declared = {c.args[0].value for c in ast.walk(tree) if isinstance(c, ast.Call)
                 and getattr(c.func, 'id', '') == 'DeclareLaunchArgument'}
-    assert {'params_file', 'rviz', 'bag', 'calibration_file'} <= declared
+    assert {'params_file', 'rviz', 'bag', 'calibration_file', 'use_sim_time', 'bag_loop', 'bag_rate'} <= declared
     rviz = yaml.safe_load((ROOT / 'config' / 'loc.rviz').read_text())
     displays = rviz['Visualization Manager']['Displays']
     topics = {d['Topic']['Value']: d['Class'] for d in displays if 'Topic' in d}

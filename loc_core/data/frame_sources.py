@@ -1,5 +1,6 @@
-"""Labelled Frame streams for training and evaluation commands: the synthetic world by seeds, or a
-nuScenes dataroot with dense labels from a folder (Occ3D layout or `loc-gt` output)."""
+"""Labelled Frame streams for training and evaluation commands: the synthetic world by seeds, a
+nuScenes dataroot or the nuScenes-lidarseg sequence, with dense labels from a folder (Occ3D layout
+or `loc-gt` output)."""
 from __future__ import annotations
 
 import logging
@@ -29,16 +30,26 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def synthetic_frames(seeds, frames_per_seed: int, skipped: list | None = None):
-    """Frames of the synthetic world (loc_core.sim), `frames_per_seed` per seed. A seed whose town
-    cannot be built is logged, appended to `skipped` and left out."""
+def sim_config(path=None):
+    """The SimConfig of a YAML file (loc-sim's format), or None (the simulator defaults) without one."""
+    if not path:
+        return None
+    from loc_core.sim.cli import load_config
+
+    return load_config(path)
+
+
+def synthetic_frames(seeds, frames_per_seed: int, skipped: list | None = None, config=None):
+    """Frames of the synthetic world (loc_core.sim), `frames_per_seed` per seed, with the SimConfig
+    `config` (None: the defaults). A seed whose town cannot be built is logged, appended to
+    `skipped` and left out."""
     try:
         from loc_core.sim.source import SyntheticSource
     except ImportError as exc:
         raise RuntimeError('the synthetic world (loc_core.sim) is not available in this installation') from exc
     for seed in seeds:
         try:
-            source = SyntheticSource(seed, frames_per_seed)
+            source = SyntheticSource(seed, frames_per_seed, config)
         except ValueError as exc:
             log.warning('synthetic seed %d skipped: its town cannot be built (%s)', seed, exc)
             if skipped is not None:
@@ -61,13 +72,28 @@ def nuscenes_frames(dataroot, version: str = 'v1.0-mini', labels_dir=None, scene
     keep occupancy None, which evaluation counts as skipped; unreadable files are logged)."""
     from loc_core.data.nuscenes_source import NuScenesSource
 
-    source = NuScenesSource(dataroot, version=version, scene=scene)
-    for frame in source:
-        if labels_dir is not None and frame.occupancy is None:
-            path = find_labels(Path(labels_dir), frame)
-            if path is not None:
-                try:
-                    frame.occupancy = load_occ3d_labels(path)
-                except Occ3DFormatError as exc:
-                    log.warning('ignoring labels %s: %s', path, exc)
-        yield frame
+    for frame in NuScenesSource(dataroot, version=version, scene=scene):
+        yield attach_labels(frame, labels_dir)
+
+
+def attach_labels(frame, labels_dir):
+    """Give `frame` its dense labels from `labels_dir` (see find_labels) when it has none; a frame
+    without a labels file keeps occupancy None; an unreadable file is logged and ignored. -> frame."""
+    if labels_dir is not None and frame.occupancy is None:
+        path = find_labels(Path(labels_dir), frame)
+        if path is not None:
+            try:
+                frame.occupancy = load_occ3d_labels(path)
+            except Occ3DFormatError as exc:
+                log.warning('ignoring labels %s: %s', path, exc)
+    return frame
+
+
+def lidarseg_frames(folder, labels_dir=None):
+    """Frames of the 11-frame nuScenes-lidarseg sequence (LiDAR only, per-point labels, scene
+    'lidarseg-11frames', tokens 'frame_XX'); with `labels_dir` (e.g. `loc-gt --lidarseg` output)
+    each gets its dense labels where a file exists."""
+    from loc_core.data.lidarseg_source import LidarsegSequenceSource
+
+    for frame in LidarsegSequenceSource(folder):
+        yield attach_labels(frame, labels_dir)

@@ -3,9 +3,19 @@
     python -m loc_core.evaluation.cli --checkpoint loc_core/checkpoints/loc_demo_fusion.safetensors \\
         --synthetic-seeds 1000-1003 --frames-per-seed 10 --json
     python -m loc_core.evaluation.cli --nuscenes-dataroot DATA --labels-dir OCC3D_GTS --json
+    python -m loc_core.evaluation.cli --lidarseg ../shared/data/nuscenes-lidarseg-11frames --json
+    python -m loc_core.gt.cli --lidarseg ../shared/data/nuscenes-lidarseg-11frames --out out/gt
+    python -m loc_core.evaluation.cli --lidarseg ../shared/data/nuscenes-lidarseg-11frames \
+        --labels-dir out/gt --prompt-sets standard --per-frame out/eval_frames.jsonl
 
-Prints Occ3D mIoU / geometry IoU per prompt set (standard, synonyms, renamed) and open-set
-AUROC / FPR@95; with --json one JSON object on stdout."""
+Prints Occ3D mIoU / geometry IoU per prompt set (standard, synonyms, renamed) inside mask_camera
+and inside mask_lidar, and open-set AUROC / FPR@95; with --json one JSON object on stdout. Ground
+truth 255 (occupied but unlabelled) counts for geometry only (see metrics.PROTOCOL); a mask that is
+empty on a frame (mask_camera of LiDAR-only frames) skips that frame, and a mask empty on every
+frame gives None. --lidarseg (LiDAR-only frames with per-point labels) also scores points as the
+nuScenes-lidarseg benchmark does (see point_metrics); with --labels-dir the frames also get dense
+labels. --per-frame FILE writes one JSON line per evaluated frame (standard prompts), atomically;
+'-' prints them on stdout before the summary."""
 from __future__ import annotations
 
 import argparse
@@ -22,9 +32,13 @@ def parse_args(argv=None):
     parser.add_argument('--config', help="LocConfig YAML/JSON for inference settings (default: the checkpoint's)")
     parser.add_argument('--synthetic-seeds', help="held-out synthetic seeds, e.g. '1000-1003'")
     parser.add_argument('--frames-per-seed', type=int, default=10)
+    parser.add_argument('--sim-config', help='SimConfig YAML for the synthetic frames (e.g. '
+                        'loc_core/sim/presets/nuscenes_look.yaml; default: the simulator defaults)')
     parser.add_argument('--nuscenes-dataroot')
     parser.add_argument('--nuscenes-version', default='v1.0-mini')
-    parser.add_argument('--labels-dir', help='dense labels for the nuScenes frames')
+    parser.add_argument('--lidarseg', metavar='DIR',
+                        help='the nuScenes-lidarseg sequence folder (frames.json): point-level scores')
+    parser.add_argument('--labels-dir', help='dense labels for the nuScenes or lidarseg frames')
     parser.add_argument('--max-frames', type=int)
     parser.add_argument('--unknown-threshold', type=float, help='override inference.unknown_threshold')
     parser.add_argument('--unknown-temperature', type=float,
@@ -34,6 +48,8 @@ def parse_args(argv=None):
     parser.add_argument('--homogenisation', action='store_true',
                         help='also measure the mean cosine of voxel features across / within classes')
     parser.add_argument('--json', action='store_true', help='print the metrics as one JSON object')
+    parser.add_argument('--per-frame', metavar='FILE',
+                        help="write one JSON line per evaluated frame to FILE (atomically), '-' for stdout")
     return parser.parse_args(argv)
 
 
@@ -42,14 +58,14 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING if args.json else logging.INFO,
                         format='%(asctime)s %(name)s %(levelname)s %(message)s', stream=sys.stderr)
     from loc_core.config import ConfigError, LocConfig
-    from loc_core.data.frame_sources import nuscenes_frames, parse_seeds, synthetic_frames
+    from loc_core.data.frame_sources import lidarseg_frames, nuscenes_frames, parse_seeds, sim_config, synthetic_frames
     from loc_core.evaluation.evaluator import evaluate
     from loc_core.evaluation.prompts import PROMPT_SETS
     from loc_core.inference.predictor import LocPredictor
     from loc_core.models.checkpoint import CheckpointError
 
-    if bool(args.synthetic_seeds) == bool(args.nuscenes_dataroot):
-        print('loc-eval: give exactly one of --synthetic-seeds or --nuscenes-dataroot', file=sys.stderr)
+    if sum(bool(v) for v in (args.synthetic_seeds, args.nuscenes_dataroot, args.lidarseg)) != 1:
+        print('loc-eval: give exactly one of --synthetic-seeds, --nuscenes-dataroot or --lidarseg', file=sys.stderr)
         return 2
     sets = tuple(s for s in args.prompt_sets.split(',') if s)
     unknown = [s for s in sets if s not in PROMPT_SETS]
@@ -67,10 +83,17 @@ def main(argv=None) -> int:
             predictor.config.inference.occupancy_threshold = args.occupancy_threshold
         predictor.config.validate()
         if args.synthetic_seeds:
-            frames = synthetic_frames(parse_seeds(args.synthetic_seeds), args.frames_per_seed)
+            frames = synthetic_frames(parse_seeds(args.synthetic_seeds), args.frames_per_seed,
+                                      config=sim_config(args.sim_config))
+        elif args.lidarseg:
+            frames = lidarseg_frames(args.lidarseg, args.labels_dir)
         else:
             frames = nuscenes_frames(args.nuscenes_dataroot, args.nuscenes_version, args.labels_dir)
-        report = evaluate(predictor, frames, sets, args.max_frames, args.homogenisation)
+        records = []
+        report = evaluate(predictor, frames, sets, args.max_frames, args.homogenisation,
+                          points=bool(args.lidarseg), on_frame=records.append)
+        if args.per_frame:
+            write_per_frame(args.per_frame, records)
     except (ConfigError, CheckpointError, ValueError, RuntimeError, OSError) as exc:
         print(f'loc-eval: {exc}', file=sys.stderr)
         return 2
@@ -85,15 +108,47 @@ def main(argv=None) -> int:
     return 0
 
 
+def write_per_frame(target: str, records: list) -> None:
+    """One JSON object per line: to stdout for '-', else to `target` through a temporary file and
+    an atomic rename (never a half-written file)."""
+    text = ''.join(json.dumps(r, sort_keys=True) + '\n' for r in records)
+    if target == '-':
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from loc_core.data.occ3d_io import atomic_write_bytes
+
+    atomic_write_bytes(target, text.encode())
+
+
 def print_report(report: dict, sets) -> None:
     for name in sets:
-        r = report[name]
-        print(f'{name:10s} mIoU {r["miou"]:6.2f}  geometry IoU {r["geometry_iou"]:6.2f}  ({r["frames"]} frames)')
+        print_prompt_set(name, report[name])
     o = report['open_set']
     print(f'open set   AUROC {o["auroc"]}  FPR@95 {o["fpr95"]}  ({o["novel_voxels"]} novel / {o["known_voxels"]} known voxels)')
     if 'homogenisation' in report:
         h = report['homogenisation']
         print(f'features   inter-class cosine {h["inter_class_cosine"]}  intra-class cosine {h["intra_class_cosine"]}')
+
+
+def print_prompt_set(name: str, r: dict) -> None:
+    """One prompt set's lines: inside mask_camera, inside mask_lidar, and the points when scored."""
+    for mask, m in (('mask_camera', r), ('mask_lidar', r['mask_lidar'])):
+        if not m['frames']:
+            why = (f'the mask is empty on all {m["empty_mask_frames"]} labelled frames' if m['empty_mask_frames']
+                   else 'no frame has dense labels')
+            print(f'{name:10s} {mask:11s} no figures ({why})')
+            continue
+        print(f'{name:10s} {mask:11s} mIoU {_pct(m["miou"])}  geometry IoU {_pct(m["geometry_iou"])}  '
+              f'({m["frames"]} frames, {m["empty_mask_frames"]} with an empty mask)')
+    if 'points' in r:
+        p = r['points']
+        print(f'{name:10s} points      mIoU {_pct(p["miou"])}  geometry recall {_pct(p["geometry_recall"])}  '
+              f'({p["points"]} points, {p["frames"]} frames)')
+
+
+def _pct(value) -> str:
+    return '   n/a' if value is None else f'{value:6.2f}'
 
 
 if __name__ == '__main__':

@@ -1,7 +1,8 @@
-"""Evaluate a LocPredictor over labelled Frames: Occ3D mIoU and geometry IoU for each prompt set,
-and open-set AUROC / FPR@95 of the unknown score (1 - the match score against the known prompts:
-best cosine similarity, or its smooth maximum, see InferenceConfig) for voxels of novel objects
-against voxels of known classes."""
+"""Evaluate a LocPredictor over labelled Frames: Occ3D mIoU and geometry IoU for each prompt set
+inside mask_camera and inside mask_lidar (ground truth 255 counts for geometry only, see metrics),
+point-level lidarseg mIoU where asked (see point_metrics), and open-set AUROC / FPR@95 of the
+unknown score (1 - the match score against the known prompts: best cosine similarity, or its smooth
+maximum, see InferenceConfig) for voxels of novel objects against voxels of known classes."""
 from __future__ import annotations
 
 import logging
@@ -11,27 +12,34 @@ import numpy as np
 
 from loc_core.data.occ3d_io import NOVEL_ID_MIN
 from loc_core.data.vocabulary import FREE_ID, OCC3D_CLASS_NAMES, UNLABELLED_ID
+from loc_core.evaluation.frame_scores import PromptSetScores, frame_record
 from loc_core.evaluation.homogenisation import HomogenisationMeter
-from loc_core.evaluation.metrics import OccupancyMetrics
+from loc_core.evaluation.metrics import PROTOCOL
 from loc_core.evaluation.openset import auroc, fpr_at_tpr
+from loc_core.evaluation.point_metrics import POINT_PROTOCOL
 from loc_core.evaluation.prompts import PROMPT_SETS
 
 log = logging.getLogger(__name__)
 
 
 def evaluate(predictor, frames, prompt_sets=('standard', 'synonyms', 'renamed'), max_frames: int | None = None,
-             homogenisation: bool = False) -> dict:
-    """-> {'standard': {miou, geometry_iou, per_class_iou, frames}, 'synonyms': ..., 'open_set':
-    {auroc, fpr95, novel_voxels, known_voxels}, 'frames_skipped', 'seconds'} (+ 'homogenisation'
-    when asked). Frames without dense labels are skipped and counted. The unknown threshold applies
-    to the standard prompts only: it is calibrated on them, so the word variants (synonyms, renamed)
-    are scored closed-set, as a pure test of classification under new words. The predictor's
-    prompts and threshold are restored afterwards."""
+             homogenisation: bool = False, points: bool = False, on_frame=None) -> dict:
+    """-> {'protocol': how voxels are counted (metrics.PROTOCOL), 'standard': {miou, geometry_iou,
+    per_class_iou, frames, empty_mask_frames} inside mask_camera, with 'mask_lidar': the same inside
+    mask_lidar (and 'points': point-level scores when `points`), 'synonyms': ..., 'open_set': {auroc,
+    fpr95, novel_voxels, known_voxels}, 'frames_skipped', 'seconds'} (+ 'homogenisation' when asked,
+    'point_protocol' with `points`). Frames without dense labels (and, with `points`, without point
+    labels) are skipped and counted. `on_frame(record)` receives each evaluated frame's
+    `frame_scores.frame_record` for the standard prompts (else the first set). The unknown threshold
+    applies to the standard prompts only: it is calibrated on them, so the word variants (synonyms,
+    renamed) are scored closed-set, as a pure test of classification under new words. The
+    predictor's prompts and threshold are restored afterwards."""
     start = time.perf_counter()
     original = (predictor.prompts, predictor.class_ids)
     inference = predictor.config.inference
     threshold = inference.unknown_threshold
-    metrics = {name: OccupancyMetrics() for name in prompt_sets}
+    totals = {name: PromptSetScores(points) for name in prompt_sets}
+    recorded = 'standard' if 'standard' in prompt_sets else next(iter(prompt_sets), None)
     scores, novel = [], []
     skipped = 0
     meter = HomogenisationMeter() if homogenisation else None
@@ -39,16 +47,20 @@ def evaluate(predictor, frames, prompt_sets=('standard', 'synonyms', 'renamed'),
         for n, frame in enumerate(frames):
             if max_frames is not None and n >= max_frames:
                 break
-            if frame.occupancy is None:
+            if frame.occupancy is None and not (points and frame.point_labels is not None):
                 skipped += 1
                 continue
             for name in prompt_sets:
                 predictor.set_prompts(*PROMPT_SETS[name]())
                 inference.unknown_threshold = threshold if name == 'standard' else -1.0
                 result = predictor.predict(frame, with_features=meter is not None and name == 'standard')
-                occ = frame.occupancy
-                metrics[name].add(result.to_occ3d_semantics(), occ.semantics, occ.mask_camera)
-                if name == 'standard':
+                semantics = result.to_occ3d_semantics()
+                here = PromptSetScores(points)
+                here.add(frame, semantics, result.grid)
+                totals[name].merge(here)
+                if name == recorded and on_frame is not None:
+                    on_frame(frame_record(frame, semantics, here, name))
+                if name == 'standard' and frame.occupancy is not None:
                     s, v = open_set_scores(result, frame.occupancy)
                     scores.append(s)
                     novel.append(v)
@@ -57,7 +69,10 @@ def evaluate(predictor, frames, prompt_sets=('standard', 'synonyms', 'renamed'),
     finally:
         predictor.set_prompts(*original)
         inference.unknown_threshold = threshold
-    report = {name: m.summary(list(OCC3D_CLASS_NAMES[:17])) for name, m in metrics.items()}
+    report = {name: t.summary(list(OCC3D_CLASS_NAMES[:17])) for name, t in totals.items()}
+    report['protocol'] = PROTOCOL
+    if points:
+        report['point_protocol'] = POINT_PROTOCOL
     report['open_set'] = open_set_summary(scores, novel)
     if meter is not None:
         report['homogenisation'] = meter.summary()

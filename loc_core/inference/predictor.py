@@ -19,7 +19,7 @@ from loc_core.config import MAX_PROMPTS, LocConfig
 from loc_core.cpu_runtime import tune_cpu_runtime
 from loc_core.data.frame import Frame
 from loc_core.inference.result import FREE_LABEL, UNKNOWN_LABEL, OccupancyResult
-from loc_core.models.checkpoint import DEMO_CHECKPOINT, load_checkpoint
+from loc_core.models.checkpoint import DEMO_CHECKPOINT, load_checkpoint, resolve_shipped
 from loc_core.models.factory import create_model
 from loc_core.models.inputs import frame_to_input
 from loc_core.text.factory import create_text_encoder
@@ -41,7 +41,8 @@ class PromptSet:
 class LocPredictor:
     """`config` gives prompts, thresholds and device (None: the checkpoint's own config, including
     its tuned thresholds); the network, its grid and its text space always come from the checkpoint
-    (argument, else `config.inference.checkpoint`, else the shipped demo checkpoint). With no checkpoint at all, or checkpoint 'none', the network is randomly initialised (its grid,
+    (argument, else `config.inference.checkpoint`, else the shipped demo checkpoint; 'demo' and 'real'
+    name the shipped ones). With no checkpoint at all, or checkpoint 'none', the network is randomly initialised (its grid,
     architecture and text encoder from `config`) and `trained` is False."""
 
     def __init__(self, config: LocConfig | None = None, checkpoint=None, text_encoder=None):
@@ -49,7 +50,8 @@ class LocPredictor:
         self.config = (config or LocConfig()).validate()
         self.device = torch.device(self.config.inference.device)
         tune_cpu_runtime(self.config.inference.num_threads)  # before any op starts a thread pool
-        path = checkpoint or self.config.inference.checkpoint or (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
+        path = resolve_shipped(checkpoint or self.config.inference.checkpoint) or \
+            (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
         if str(path) == NO_CHECKPOINT:
             path = None
         self.trained, self.checkpoint_path, self.model = False, None, None

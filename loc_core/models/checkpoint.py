@@ -16,7 +16,16 @@ from loc_core.models.base import LocNetwork
 from loc_core.models.factory import create_model
 
 FORMAT = 'loc-checkpoint/1'
-DEMO_CHECKPOINT = Path(__file__).resolve().parent.parent / 'checkpoints' / 'loc_demo_fusion.safetensors'
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / 'checkpoints'
+DEMO_CHECKPOINT = CHECKPOINT_DIR / 'loc_demo_fusion.safetensors'  # the default: the synthetic world
+REAL_CHECKPOINT = CHECKPOINT_DIR / 'loc_real_fusion.safetensors'  # real sensors (nuScenes-like rigs)
+SHIPPED_CHECKPOINTS = {'demo': DEMO_CHECKPOINT, 'real': REAL_CHECKPOINT}
+
+
+def resolve_shipped(name_or_path):
+    """'demo' / 'real' -> the shipped checkpoint of that name; anything else is returned unchanged
+    (a path, '' for the default, 'none' for an untrained network)."""
+    return SHIPPED_CHECKPOINTS.get(str(name_or_path), name_or_path) if name_or_path else name_or_path
 
 
 class CheckpointError(RuntimeError):

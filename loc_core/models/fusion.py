@@ -1,7 +1,9 @@
 """The LiDAR + camera fusion backbone, built for CPU speed (the node's default).
 
 LiDAR points become a BEV image whose channels are the occupancy of each height bin plus a
-log point count; camera features are sampled where a few fixed heights of every BEV column
+log point count; returns from the vehicle itself (the architecture's `ego_box`: a real roof-mounted
+LiDAR sees the roof, and logs returns at its own origin, about 20 % of a nuScenes sweep) are left
+out, so every source reaches the network alike; camera features are sampled where a few fixed heights of every BEV column
 project into the images (nearest feature cell, best camera; precomputed per calibration)."""
 from __future__ import annotations
 
@@ -13,9 +15,19 @@ from loc_core.models.inputs import ModelInput
 from loc_core.models.projection import gather_features
 
 
-def lidar_bev(points: torch.Tensor, grid) -> torch.Tensor:
+def outside_box(points: torch.Tensor, box) -> torch.Tensor:
+    """(N,3) ego points, box (xmin, ymin, zmin, xmax, ymax, zmax) metres -> the points outside it."""
+    bounds = torch.as_tensor(box, dtype=points.dtype, device=points.device)
+    inside = ((points >= bounds[:3]) & (points <= bounds[3:])).all(1)
+    return points[~inside]
+
+
+def lidar_bev(points: torch.Tensor, grid, ego_box=None) -> torch.Tensor:
     """(N,3) float32 ego points, metres -> (X,Y,Z+1) float32, channels last: per-height-bin
-    occupancy (0/1) and log(1 + points per column). Points outside the grid are ignored."""
+    occupancy (0/1) and log(1 + points per column). Points outside the grid, and inside `ego_box`
+    (xmin, ymin, zmin, xmax, ymax, zmax ego metres; None = keep all), are ignored."""
+    if ego_box is not None:
+        points = outside_box(points, ego_box)
     nx, ny, nz = grid.shape
     lower = torch.as_tensor(grid.lower, dtype=points.dtype, device=points.device)
     idx = torch.floor((points - lower) / grid.voxel_size).long()
@@ -48,4 +60,4 @@ class FusionNet(LocNetwork):
         index = self.projections.get(sample.rig, 'columns', self.column_points, self.feature_hw,
                                      sample.points.device)
         cams = gather_features(image_features, index).view(nx, ny, -1)  # (X,Y,H*F)
-        return torch.cat([lidar_bev(sample.points, self.grid), cams], dim=2)
+        return torch.cat([lidar_bev(sample.points, self.grid, self.arch.get('ego_box')), cams], dim=2)

@@ -32,9 +32,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def load_config(path: Path | None) -> SimConfig:
-    """SimConfig from a YAML file (ValueError naming the problem), or the defaults."""
+    """SimConfig from a YAML file (ValueError naming the problem), or the defaults (also for None)."""
     if path is None:
         return SimConfig()
+    path = Path(path)
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:

@@ -18,18 +18,36 @@ OPTIONAL_CLASS_NAMES = tuple(OCC3D_CLASS_NAMES[i] for i in (0, *THING_IDS))
 class LidarConfig:
     """A spinning multi-beam LiDAR (defaults: nuScenes' 32-beam Velodyne HDL-32E, mounted like its
     LIDAR_TOP: 1.84 m high, 0.94 m ahead of the rear axle, x axis pointing to the ego's right).
-    `azimuth_steps` 1300 gives about 34k returns per sweep in a town, like nuScenes' sweeps."""
+    Measured against scene-0916 with bench/sensor_stats.py: its beam elevations are -30.66..+10.66
+    deg, 1.333 deg apart (as here); every ring has exactly 1085 firings per sweep (34720 points).
+    `ego_roof` (z, centre x, centre y, radius, metres, ego frame; None = off) is a disc of the ego's
+    roof that the low beams hit, like nuScenes' LIDAR_TOP; those returns get label 255 (as
+    nuScenes' lidarseg 'vehicle.ego', which the project maps to 255) and intensity about
+    `ego_roof_intensity`. Intensities are `intensity_scale` x the physical model times a log-normal
+    factor of `intensity_log_sigma`."""
 
     beams: int = 32
     elevation_min_deg: float = -30.67
     elevation_max_deg: float = 10.67
-    azimuth_steps: int = 1300
+    # nuScenes: 1085 firings per ring (was 1300, which gave 33.5k scene returns against nuScenes'
+    # ~27.8k scene returns plus ~6.9k ego/near returns per sweep)
+    azimuth_steps: int = 1085
     min_range: float = 1.0
     max_range: float = 70.0
     range_noise_std: float = 0.015
     dropout_probability: float = 0.03
     mount_xyz: tuple = (0.944, 0.0, 1.84)
     mount_yaw_deg: float = -90.0
+    # scene-0916: ~3.9k returns per sweep at 0.3-1.3 m range, ego z 1.46-1.57 m, on 69 % of ring 0's
+    # firings falling to 4 % of ring 8's, none above; a flat disc of radius 0.7 m at z 1.50 m centred
+    # 0.75 m ahead of the rear axle reproduces that per-ring profile (0.69, 0.62, ..., 0.14, 0)
+    ego_roof: tuple | None = (1.50, 0.75, 0.0, 0.70)
+    ego_roof_intensity: float = 23.0  # median intensity of those real roof returns (p5 4, p95 87)
+    # scene-0916 intensity p5/p25/p50/p75/p95 = 2/8/16/31/75 (scene returns 4/11/17/37/80); the
+    # physical model alone gave 14/20/28/59/111 (too bright, too narrow): 0.55 x it with a
+    # log-normal factor of sigma 0.7 gives 4/9/17/35/97
+    intensity_scale: float = 0.55
+    intensity_log_sigma: float = 0.7
 
     def validate(self) -> None:
         _positive_int(self, 'beams', 'azimuth_steps')
@@ -43,6 +61,10 @@ class LidarConfig:
         if not 0 <= self.dropout_probability < 1:
             raise ValueError(f'lidar dropout_probability must be in [0, 1), got {self.dropout_probability}')
         _triple(self, 'mount_xyz')
+        _non_negative(self, 'ego_roof_intensity', 'intensity_scale', 'intensity_log_sigma')
+        if self.ego_roof is not None and (len(tuple(self.ego_roof)) != 4 or not self.ego_roof[3] >= 0):
+            raise ValueError(f'lidar ego_roof must be None or (z, centre x, centre y, radius >= 0), '
+                             f'got {self.ego_roof!r}')
 
 
 @dataclass(frozen=True)
@@ -57,12 +79,18 @@ class CameraConfig:
     principal_y_fraction: float = 0.3
     texture_noise: float = 0.12
     mask_stride: int = 4
+    # colours are pulled towards their grey by this factor (1 = unchanged). scene-0916's images after
+    # the network's 352x128 resize have mean HSV saturation 0.073 (an overcast, grey town) against
+    # 0.228 here at 1; 0.35 gives 0.083 (the preset loc_core/sim/presets/nuscenes_look.yaml, which
+    # the real-sensor checkpoint trains on). The default stays 1: the synthetic demo checkpoint
+    # reads colour, and loses 10 mIoU points on grey towns (BENCHMARKS.md, "Real data")
+    saturation: float = 1.0
 
     def validate(self) -> None:
         _positive_int(self, 'width', 'height', 'mask_stride')
         if not 0 < self.principal_y_fraction < 1:
             raise ValueError(f'camera principal_y_fraction must be in (0, 1), got {self.principal_y_fraction}')
-        _non_negative(self, 'texture_noise')
+        _non_negative(self, 'texture_noise', 'saturation')
 
 
 @dataclass(frozen=True)

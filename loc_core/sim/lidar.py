@@ -1,12 +1,15 @@
 """The simulated spinning LiDAR: one ray per (azimuth step, beam), cast with open3d's
 `RaycastingScene`, then range noise, random and grazing-angle dropouts, and an intensity from the
-hit class's reflectivity (lane paint is brighter), the incidence angle and the range."""
+hit class's reflectivity (lane paint is brighter), the incidence angle and the range, scaled and
+spread log-normally like nuScenes'. The low beams also hit the ego's roof (`LidarConfig.ego_roof`):
+those returns have label 255 and `LidarScan.ego` True, and ground truth ignores them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from loc_core.data.vocabulary import UNLABELLED_ID
 from loc_core.geometry.transforms import apply_rotation, apply_transform, compose, yaw_transform
 from loc_core.sim.assets import CLASS_REFLECTIVITY
 from loc_core.sim.config import LidarConfig
@@ -21,7 +24,8 @@ class LidarScan:
     """One sweep's returns. `points` (N,3) float32 LiDAR frame, metres (with range noise);
     `intensity` (N,) float32 0-255; `ring` (N,) uint8 beam index (0 = lowest beam);
     `class_ids` (N,) uint8 Occ3D ids (novel objects 0); `instance_ids` (N,) int32 (-1 stuff);
-    `novel_ids` (N,) uint8 (0 = not novel)."""
+    `novel_ids` (N,) uint8 (0 = not novel); `ego` (N,) bool returns from the ego's own roof (class
+    255, instance -1)."""
 
     points: np.ndarray
     intensity: np.ndarray
@@ -29,6 +33,7 @@ class LidarScan:
     class_ids: np.ndarray
     instance_ids: np.ndarray
     novel_ids: np.ndarray
+    ego: np.ndarray | None = None
 
 
 def lidar_to_ego(config: LidarConfig) -> np.ndarray:
@@ -58,7 +63,9 @@ def simulate_lidar(snapshot, ego_to_town: np.ndarray, config: LidarConfig, rng: 
     cast = snapshot.cast(origin, dirs_town)
     rng_t = cast['t_hit'].astype(np.float64)
     cos_incidence = np.abs(np.einsum('ij,ij->i', cast['normals'].astype(np.float64), dirs_town))
+    roof = _roof_hits(dirs_lidar, mount, config)
     keep = np.isfinite(rng_t) & (rng_t >= config.min_range) & (rng_t <= config.max_range)
+    keep[roof[0]] = False
     dropout = rng.random(len(rng_t)) < config.dropout_probability
     grazing = rng.random(len(rng_t)) < np.clip((0.08 - cos_incidence) / 0.08, 0.0, 1.0)
     keep &= ~dropout & ~grazing
@@ -71,9 +78,42 @@ def simulate_lidar(snapshot, ego_to_town: np.ndarray, config: LidarConfig, rng: 
     road = np.flatnonzero((labels.object_ids == -1) & (labels.class_ids == DRIVEABLE))
     reflect[road[lane_markings(hits_town[road], snapshot.world.town.layout)]] = PAINT_REFLECTIVITY
     intensity = 255.0 * reflect * (0.3 + 0.7 * cos_incidence[idx]) * np.exp(-noisy / 150.0)
+    intensity *= config.intensity_scale * np.exp(rng.normal(0.0, config.intensity_log_sigma, len(idx)))
     intensity = np.clip(intensity + rng.normal(0.0, 2.0, len(idx)), 0.0, 255.0)
+    class_ids, instance_ids, novel_ids = labels.class_ids, labels.instance_ids, labels.novel_ids
+    ego = np.zeros(len(idx), dtype=bool)
+    roof_rays, roof_t = roof
+    roof_keep = rng.random(len(roof_rays)) >= config.dropout_probability
+    roof_rays, roof_t = roof_rays[roof_keep], roof_t[roof_keep]
+    if len(roof_rays):
+        roof_t = np.maximum(roof_t + rng.normal(0.0, config.range_noise_std, len(roof_rays)), 0.05)
+        roof_int = config.ego_roof_intensity * np.exp(rng.normal(0.0, config.intensity_log_sigma, len(roof_rays)))
+        # merge in ray order (azimuth step, then beam), as the scene returns are
+        order = np.argsort(np.concatenate([idx, roof_rays]), kind='stable')
+        idx = np.concatenate([idx, roof_rays])[order]
+        points = np.concatenate([points, dirs_lidar[roof_rays] * roof_t[:, None]])[order]
+        intensity = np.concatenate([intensity, np.clip(roof_int, 0.0, 255.0)])[order]
+        n_roof = len(roof_rays)
+        class_ids = np.concatenate([class_ids, np.full(n_roof, UNLABELLED_ID, np.uint8)])[order]
+        instance_ids = np.concatenate([instance_ids, np.full(n_roof, -1, np.int32)])[order]
+        novel_ids = np.concatenate([novel_ids, np.zeros(n_roof, np.uint8)])[order]
+        ego = np.concatenate([ego, np.ones(n_roof, bool)])[order]
     return LidarScan(points.astype(np.float32), intensity.astype(np.float32), ring[idx],
-                     labels.class_ids, labels.instance_ids, labels.novel_ids)
+                     class_ids.astype(np.uint8), instance_ids.astype(np.int32), novel_ids.astype(np.uint8), ego)
+
+
+def _roof_hits(dirs_lidar: np.ndarray, mount: np.ndarray, config: LidarConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Rays (indices, ranges) that hit the ego's roof disc `config.ego_roof` (ego frame; the mount
+    is a yaw and a translation, so the LiDAR's z is the ego's)."""
+    if config.ego_roof is None:
+        return np.zeros(0, np.int64), np.zeros(0)
+    z, cx, cy, radius = config.ego_roof
+    dz = z - mount[2, 3]
+    down = np.flatnonzero(dirs_lidar[:, 2] * dz > 0)
+    t = dz / dirs_lidar[down, 2]
+    hit = apply_rotation(mount, dirs_lidar[down]) * t[:, None] + mount[:3, 3]
+    inside = np.hypot(hit[:, 0] - cx, hit[:, 1] - cy) < radius
+    return down[inside], t[inside]
 
 
 def lidar_origin_ego(config: LidarConfig) -> np.ndarray:

@@ -87,7 +87,8 @@ class SyntheticSource:
                               jpeg=None, timestamp_ns=timestamp, pixel_labels=im.pixel_labels) for im in images]
         mount = lidar_to_ego(cfg.lidar)
         semantics, semantics_open = semantic_occupancy(snapshot, ego_to_town, cfg.grid)
-        mask_lidar = lidar_mask(cfg.grid, lidar_origin_ego(cfg.lidar), apply_transform(mount, scan.points))
+        # the ego's own roof returns are not part of the scene: ground truth ignores them
+        mask_lidar = lidar_mask(cfg.grid, lidar_origin_ego(cfg.lidar), apply_transform(mount, scan.points[~scan.ego]))
         mask_camera = self._camera_mask(images)
         return Frame(
             timestamp_ns=timestamp, points=scan.points, intensity=scan.intensity,

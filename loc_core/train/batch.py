@@ -10,13 +10,17 @@ import torch
 
 from loc_core.losses.geometry import occupied_class_weights
 from loc_core.models.inputs import make_input
+from loc_core.train.augment import AugmentSettings, augment_sample
 from loc_core.train.samples import IGNORE, TrainingSample
+
+STUFF_SET = -2  # class target of a voxel known only to be one of the stuff classes (partial label)
+AUGMENT_STREAM = 1  # augmentation draws from its own generator: turning it on leaves voxel sampling as it was
 
 
 @dataclass
 class FrameTargets:
     """`occupied`, `known` (X,Y,Z) bool tensors; `voxels` (S,3) int64 sampled voxel indices with
-    `classes` (S,) int64 prompt targets; `occupied_weight` (X,Y,Z) float32 geometry-loss weights of
+    `classes` (S,) int64 prompt targets (STUFF_SET for voxels known only to be stuff); `occupied_weight` (X,Y,Z) float32 geometry-loss weights of
     occupied voxels (None: all 1)."""
 
     occupied: torch.Tensor
@@ -26,8 +30,9 @@ class FrameTargets:
     occupied_weight: torch.Tensor | None = None
 
 
-def sample_generator(seed: int, step: int, position: int) -> np.random.Generator:
-    return np.random.default_rng([int(seed), int(step), int(position)])
+def sample_generator(seed: int, step: int, position: int, stream: int = 0) -> np.random.Generator:
+    key = [int(seed), int(step), int(position)] + ([int(stream)] if stream else [])
+    return np.random.default_rng(key)
 
 
 def sample_voxels(targets: np.ndarray, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -54,13 +59,26 @@ def build_targets(sample: TrainingSample, voxels_per_frame: int, rng: np.random.
     if not use_classes:
         targets = np.where(targets == IGNORE, IGNORE, 0)
     voxels, classes = sample_voxels(targets, voxels_per_frame, rng)
+    if use_classes and sample.unlabelled_is_stuff:
+        stuff = np.argwhere(sample.stuff_only())
+        if len(stuff):
+            # as many as one labelled class gets; the partial-label loss treats them as one set
+            count = min(len(stuff), max(1, voxels_per_frame // max(1, len(np.unique(classes)) + 1)))
+            picked = stuff[np.sort(rng.choice(len(stuff), size=count, replace=False))]
+            voxels = np.concatenate([voxels, picked.astype(np.int64)])
+            classes = np.concatenate([classes, np.full(count, STUFF_SET, np.int64)])
     return FrameTargets(torch.from_numpy(sample.occupied()), torch.from_numpy(sample.known & ~sample.novel),
                         torch.from_numpy(voxels), torch.from_numpy(classes), weight)
 
 
 def build_batch(samples: list[TrainingSample], positions: list[int], seed: int, step: int,
-                voxels_per_frame: int, use_classes: bool = True, geometry_class_balance: bool = False):
-    """-> (list[ModelInput], list[FrameTargets]) for the samples at these global batch positions."""
+                voxels_per_frame: int, use_classes: bool = True, geometry_class_balance: bool = False,
+                augment: AugmentSettings | None = None):
+    """-> (list[ModelInput], list[FrameTargets]) for the samples at these global batch positions,
+    each augmented first when `augment` is active."""
+    if augment is not None and augment.active:
+        samples = [augment_sample(s, augment, sample_generator(seed, step, p, AUGMENT_STREAM))
+                   for s, p in zip(samples, positions)]
     inputs = [make_input(s.points, s.images, s.rig) for s in samples]
     targets = [build_targets(s, voxels_per_frame, sample_generator(seed, step, p), use_classes,
                              geometry_class_balance) for s, p in zip(samples, positions)]

@@ -5,7 +5,15 @@
     torchrun --nproc_per_node 2 -m loc_core.train.cli --config cfg.yaml --cache out/cache_train --out out/run
 
 Frames are first cached as training samples (`--cache`, reused when already filled); `--resume`
-continues from `<out>/last.safetensors`; `--export` copies the final weights to a checkpoint file."""
+continues from `<out>/last.safetensors`; `--init` starts from another checkpoint's weights;
+`--export` copies the final weights to a checkpoint file.
+
+Real scans (LOC's self-supervised labels from `loc-gt`) go into `--real-cache` and train together
+with the synthetic cache (`train.real_fraction` sets the mix):
+
+    python -m loc_core.train.cli --config cfg.yaml --cache out/cache_synth --real-cache out/cache_real \
+        --nuscenes-dataroot DATA --labels-dir out/gt --init loc_core/checkpoints/loc_demo_fusion.safetensors \
+        --out out/run"""
 from __future__ import annotations
 
 import argparse
@@ -26,9 +34,15 @@ def parse_args(argv=None):
     parser.add_argument('--out', required=True, help='run folder: checkpoints and train_log.jsonl')
     parser.add_argument('--synthetic-seeds', help="fill the cache from the synthetic world, e.g. '0-19'")
     parser.add_argument('--frames-per-seed', type=int, default=10)
+    parser.add_argument('--sim-config', help='SimConfig YAML for the synthetic frames (e.g. '
+                        'loc_core/sim/presets/nuscenes_look.yaml; default: the simulator defaults)')
     parser.add_argument('--nuscenes-dataroot', help='fill the cache from a nuScenes dataroot...')
     parser.add_argument('--nuscenes-version', default='v1.0-mini')
-    parser.add_argument('--labels-dir', help='...with dense labels from this folder')
+    parser.add_argument('--labels-dir', help='...with dense labels from this folder (also for --lidarseg)')
+    parser.add_argument('--lidarseg', help='fill the real cache from the lidarseg frame folder (LiDAR only)')
+    parser.add_argument('--real-cache', help='folder of cached real samples (filled from --nuscenes-dataroot / '
+                        '--lidarseg; default: --cache)')
+    parser.add_argument('--init', help='start from the weights of this checkpoint (fine-tuning)')
     parser.add_argument('--steps', type=int, help='override train.steps')
     parser.add_argument('--resume', action='store_true')
     parser.add_argument('--threads', type=int, help='torch threads per process (default: cores / processes)')
@@ -41,25 +55,40 @@ def parse_args(argv=None):
 
 
 def fill_cache(args, config: LocConfig) -> None:
-    from pathlib import Path
-
-    from loc_core.data.frame_sources import nuscenes_frames, parse_seeds, synthetic_frames
+    """Synthetic frames go to --cache, real ones (nuScenes, lidarseg) to --real-cache (or --cache);
+    a folder that already holds samples is used as it is."""
+    from loc_core.data.frame_sources import lidarseg_frames, nuscenes_frames, parse_seeds, sim_config, synthetic_frames
     from loc_core.models.factory import architecture
     from loc_core.train.samples import cache_frames
 
-    if not (args.synthetic_seeds or args.nuscenes_dataroot):
-        return
-    if any(Path(args.cache).glob('*.npz')):
-        log.info('cache %s already holds samples: training on them, not adding the requested frames '
-                 '(use an empty folder to build a new cache)', args.cache)
-        return
     image_size = tuple(architecture(config.model)['image_size'])
-    if args.synthetic_seeds:
-        cache_frames(synthetic_frames(parse_seeds(args.synthetic_seeds), args.frames_per_seed), args.cache,
+    real_cache = args.real_cache or args.cache
+    cache_empty = _empty(args.cache)
+    real_empty = cache_empty if real_cache == args.cache else _empty(real_cache)
+    if args.synthetic_seeds and cache_empty:
+        cache_frames(synthetic_frames(parse_seeds(args.synthetic_seeds), args.frames_per_seed,
+                                      config=sim_config(args.sim_config)), args.cache,
                      image_size, prefix='synthetic')
-    if args.nuscenes_dataroot:
-        cache_frames(nuscenes_frames(args.nuscenes_dataroot, args.nuscenes_version, args.labels_dir), args.cache,
-                     image_size, prefix='nuscenes')
+    real = [('nuscenes', args.nuscenes_dataroot), ('lidarseg', args.lidarseg)]
+    if real_empty:
+        for prefix, folder in real:
+            if not folder:
+                continue
+            frames = (nuscenes_frames(folder, args.nuscenes_version, args.labels_dir) if prefix == 'nuscenes'
+                      else lidarseg_frames(folder, args.labels_dir))
+            # nuScenes labels come from boxes alone here: 255 voxels are stuff (lidarseg labels name them)
+            cache_frames(frames, real_cache, image_size, prefix=prefix, source='real',
+                         geometry_mask='camera_or_lidar', unlabelled_is_stuff=prefix == 'nuscenes')
+
+
+def _empty(folder) -> bool:
+    from pathlib import Path
+
+    if any(Path(folder).glob('*.npz')):
+        log.info('cache %s already holds samples: training on them, not adding the requested frames '
+                 '(use an empty folder to build a new cache)', folder)
+        return False
+    return True
 
 
 def main(argv=None) -> int:
@@ -101,12 +130,21 @@ def _train(args, config: LocConfig, rank: int, world: int) -> int:
     if world > 1:
         torch.distributed.barrier()
     try:
-        dataset = SampleFolder(args.cache)
+        folders = [args.cache] + ([args.real_cache] if args.real_cache and args.real_cache != args.cache else [])
+        dataset = SampleFolder(*folders)
     except SampleError as exc:
         print(f'loc-train: {exc}', file=sys.stderr)
         return 2
     trainer = Trainer(config, dataset, args.out, rank=rank, world=world)
-    if args.resume:
+    if args.init and not (args.resume and trainer.resume()):
+        from loc_core.models.checkpoint import CheckpointError
+
+        try:
+            trainer.initialise_from(args.init)
+        except CheckpointError as exc:
+            print(f'loc-train: {exc}', file=sys.stderr)
+            return 2
+    elif args.resume:
         trainer.resume()
     log.info('training %s on %d samples, %d steps, %d process(es)', config.model.name, len(dataset),
              config.train.steps, world)
@@ -115,7 +153,7 @@ def _train(args, config: LocConfig, rank: int, world: int) -> int:
         if args.calibrate_unknown:
             from loc_core.train.calibrate import calibrate_unknown_threshold
 
-            samples = [dataset[i] for i in range(min(8, len(dataset)))]
+            samples = calibration_samples(dataset)
             threshold = calibrate_unknown_threshold(trainer.model, trainer.text_encoder, config.text.templates,
                                                     samples, args.calibrate_unknown,
                                                     config.inference.unknown_temperature)
@@ -126,6 +164,16 @@ def _train(args, config: LocConfig, rank: int, world: int) -> int:
             shutil.copyfile(last, args.export)
             log.info('exported %s', args.export)
     return 0
+
+
+def calibration_samples(dataset, count: int = 8) -> list:
+    """The first `count` synthetic samples (the open-set threshold is calibrated on the synthetic
+    world's known classes, as the open-set figures are measured there), else the first samples."""
+    from loc_core.train.samples import dataset_sources
+
+    sources = dataset_sources(dataset)
+    chosen = [i for i, s in enumerate(sources) if s == 'synthetic'][:count] or list(range(min(count, len(dataset))))
+    return [dataset[i] for i in chosen]
 
 
 if __name__ == '__main__':

@@ -1,6 +1,10 @@
 """Training samples: a Frame reduced to what training needs (ego points, images at the model's
 size with their calibration, dense labels), cached as one .npz per frame (written atomically,
-read with allow_pickle=False)."""
+read with allow_pickle=False).
+
+Labels from real scans (`loc-gt` on nuScenes) hold 255 for voxels that are occupied but carry no
+class (stuff without lidarseg): those supervise geometry only. A sample's `source` is 'synthetic'
+or 'real', so that training can mix the two at a fixed ratio (`TrainConfig.real_fraction`)."""
 from __future__ import annotations
 
 import io
@@ -12,11 +16,16 @@ import numpy as np
 
 from loc_core.data.frame import Frame
 from loc_core.data.occ3d_io import atomic_write_bytes
-from loc_core.data.vocabulary import FREE_ID, UNLABELLED_ID
+from loc_core.data.vocabulary import FREE_ID, STUFF_IDS, UNLABELLED_ID
 from loc_core.models.inputs import CameraRig, prepare_images
 
 log = logging.getLogger(__name__)
 IGNORE = -1
+SOURCES = ('synthetic', 'real')
+# geometry masks: which voxels' occupied/free target counts. 'camera' is Occ3D's mask_camera (the
+# LiDAR mask when a frame has no cameras); 'camera_or_lidar' adds every voxel the fused LiDAR rays
+# observed, for real scans whose camera mask alone leaves most of the measured free space unused.
+GEOMETRY_MASKS = ('camera', 'camera_or_lidar')
 
 
 class SampleError(ValueError):
@@ -27,7 +36,10 @@ class SampleError(ValueError):
 class TrainingSample:
     """`points` (N,3) float32 ego metres; `images` (C,H,W,3) uint8; `intrinsics` (C,3,3),
     `cam_to_ego` (C,4,4) float64 for those images; `semantics` (X,Y,Z) uint8 Occ3D ids (255 =
-    unlabelled); `known` (X,Y,Z) bool voxels whose label counts (camera mask); `novel` (X,Y,Z) bool."""
+    occupied without a class); `known` (X,Y,Z) bool voxels whose label counts (the geometry mask);
+    `novel` (X,Y,Z) bool; `source` 'synthetic' or 'real'; `unlabelled_is_stuff` True when the
+    labels come from boxes alone (nuScenes without lidarseg), so that a 255 voxel is known to be
+    one of the stuff classes (see loc_core/losses/partial.py)."""
 
     points: np.ndarray
     images: np.ndarray
@@ -36,41 +48,57 @@ class TrainingSample:
     semantics: np.ndarray
     known: np.ndarray
     novel: np.ndarray
+    source: str = 'synthetic'
+    unlabelled_is_stuff: bool = False
 
     @property
     def rig(self) -> CameraRig:
         return CameraRig(self.intrinsics, self.cam_to_ego, (self.images.shape[2], self.images.shape[1]))
 
     def occupied(self) -> np.ndarray:
-        """(X,Y,Z) bool: labelled, not free."""
-        return (self.semantics != FREE_ID) & (self.semantics != UNLABELLED_ID)
+        """(X,Y,Z) bool: not free; occupied-but-unlabelled (255) voxels count as occupied."""
+        return self.semantics != FREE_ID
+
+    def stuff_only(self) -> np.ndarray:
+        """(X,Y,Z) bool: known voxels whose class is one of the stuff classes, unnamed (255 in
+        box-only labels); all False for other samples."""
+        if not self.unlabelled_is_stuff:
+            return np.zeros(self.semantics.shape, bool)
+        return (self.semantics == UNLABELLED_ID) & self.known
 
     def class_targets(self) -> np.ndarray:
-        """(X,Y,Z) int64 prompt index (= Occ3D id 0-16) of occupied known voxels, IGNORE elsewhere and
-        for novel objects (never trained: they are the open-set unknowns)."""
+        """(X,Y,Z) int64 prompt index (= Occ3D id 0-16) of occupied known voxels with a class, IGNORE
+        elsewhere, for 255 (no class) and for novel objects (never trained: the open-set unknowns)."""
         targets = self.semantics.astype(np.int64)
-        bad = ~self.occupied() | ~self.known | self.novel
+        bad = (self.semantics == FREE_ID) | (self.semantics == UNLABELLED_ID) | ~self.known | self.novel
         targets[bad] = IGNORE
         return targets
 
     @classmethod
-    def from_frame(cls, frame: Frame, image_size: tuple) -> 'TrainingSample':
+    def from_frame(cls, frame: Frame, image_size: tuple, source: str = 'synthetic',
+                   geometry_mask: str = 'camera', unlabelled_is_stuff: bool = False) -> 'TrainingSample':
+        """A Frame with dense labels -> sample. `geometry_mask` one of GEOMETRY_MASKS;
+        `unlabelled_is_stuff` is kept only when the labels name no stuff class (box-only labels)."""
         if frame.occupancy is None:
             raise SampleError(f'frame {frame.token or frame.timestamp_ns} has no dense labels')
+        if source not in SOURCES or geometry_mask not in GEOMETRY_MASKS:
+            raise ValueError(f'source must be one of {SOURCES} and geometry_mask one of {GEOMETRY_MASKS}')
         images, rig = prepare_images(frame, image_size)
         occ = frame.occupancy
         known = occ.mask_camera.astype(bool)
-        if not known.any():
-            known = occ.mask_lidar.astype(bool)
+        if geometry_mask == 'camera_or_lidar' or not known.any():
+            known = known | occ.mask_lidar.astype(bool)
         novel = occ.novel_mask if occ.semantics_open is not None else np.zeros(occ.shape, bool)
         return cls(frame.points_ego().astype(np.float32), images, rig.intrinsics, rig.cam_to_ego,
-                   occ.semantics.copy(), known, novel)
+                   occ.semantics.copy(), known, novel, source,
+                   unlabelled_is_stuff and not np.isin(occ.semantics, STUFF_IDS).any())
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, points=self.points, images=self.images, intrinsics=self.intrinsics,
                             cam_to_ego=self.cam_to_ego, semantics=self.semantics,
-                            known=np.packbits(self.known), novel=np.packbits(self.novel))
+                            known=np.packbits(self.known), novel=np.packbits(self.novel),
+                            source=np.array(self.source), unlabelled_is_stuff=np.array(self.unlabelled_is_stuff))
         return buffer.getvalue()
 
     @classmethod
@@ -80,8 +108,10 @@ class TrainingSample:
                 semantics = data['semantics']
                 count = semantics.size
                 unpack = lambda key: np.unpackbits(data[key])[:count].reshape(semantics.shape).astype(bool)  # noqa: E731
+                source = str(data['source']) if 'source' in data.files else 'synthetic'  # older caches
+                stuff = bool(data['unlabelled_is_stuff']) if 'unlabelled_is_stuff' in data.files else False
                 sample = cls(data['points'], data['images'], data['intrinsics'], data['cam_to_ego'], semantics,
-                             unpack('known'), unpack('novel'))
+                             unpack('known'), unpack('novel'), source, stuff)
         except (OSError, KeyError, ValueError, EOFError) as exc:
             raise SampleError(f'cannot read training sample {path}: {exc}') from exc
         if sample.images.ndim != 4 or len(sample.images) != len(sample.intrinsics):
@@ -89,15 +119,17 @@ class TrainingSample:
         return sample
 
 
-def cache_frames(frames, folder, image_size: tuple, prefix: str = 'frame') -> list[Path]:
-    """Write each frame with dense labels as `<prefix>_<scene>_<timestamp>_<n>.npz`; frames without labels are logged and
-    skipped. Returns the written paths."""
+def cache_frames(frames, folder, image_size: tuple, prefix: str = 'frame', source: str = 'synthetic',
+                 geometry_mask: str = 'camera', unlabelled_is_stuff: bool = False) -> list[Path]:
+    """Write each frame with dense labels as `<prefix>_<scene>_<timestamp>_<n>.npz` (see
+    `TrainingSample.from_frame` for the settings); frames without labels are logged
+    and skipped. Returns the written paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written, skipped = [], 0
     for n, frame in enumerate(frames):
         try:
-            sample = TrainingSample.from_frame(frame, image_size)
+            sample = TrainingSample.from_frame(frame, image_size, source, geometry_mask, unlabelled_is_stuff)
         except SampleError as exc:
             skipped += 1
             log.warning('skipping frame: %s', exc)
@@ -122,4 +154,22 @@ class SampleFolder:
 
     def __getitem__(self, index: int) -> TrainingSample:
         return TrainingSample.load(self.paths[index])
+
+    def sources(self) -> list[str]:
+        """Each sample's source, read from the file header only (no image decompression)."""
+        found = []
+        for path in self.paths:
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    found.append(str(data['source']) if 'source' in data.files else 'synthetic')
+            except (OSError, ValueError, EOFError) as exc:
+                raise SampleError(f'cannot read training sample {path}: {exc}') from exc
+        return found
+
+
+def dataset_sources(dataset) -> list[str]:
+    """The source of every sample of a SampleFolder or a list of TrainingSamples."""
+    if hasattr(dataset, 'sources'):
+        return dataset.sources()
+    return [sample.source for sample in dataset]
 

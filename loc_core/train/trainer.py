@@ -1,6 +1,7 @@
 """The trainer: one process or data-parallel (DDP over gloo, launched by torchrun). Each rank takes
 its slice of the global batch; every loss is a mean over frames, so averaged gradients equal the
-single-process gradient of the same global batch."""
+single-process gradient of the same global batch. Real and synthetic samples go through the same
+steps; with `train.real_fraction` each batch mixes them at that ratio (`SourceMix`)."""
 from __future__ import annotations
 
 import json
@@ -14,11 +15,15 @@ import torch
 
 from loc_core.config import LocConfig
 from loc_core.data.vocabulary import OCC3D_PROMPTS
-from loc_core.losses import cosine_regression_loss, dense_contrastive_loss, geometry_loss, similarity_cross_entropy
+from loc_core.data.vocabulary import STUFF_IDS
+from loc_core.losses import (cosine_regression_loss, dense_contrastive_loss, geometry_loss, partial_label_loss,
+                             similarity_cross_entropy)
 from loc_core.models.checkpoint import save_checkpoint
 from loc_core.models.factory import create_model
 from loc_core.text.factory import create_text_encoder
-from loc_core.train.batch import build_batch
+from loc_core.train.augment import AugmentSettings
+from loc_core.train.batch import STUFF_SET, build_batch
+from loc_core.train.mixing import SourceMix
 from loc_core.train.state import load_train_state, save_train_state
 
 log = logging.getLogger(__name__)
@@ -36,6 +41,8 @@ class Trainer:
         self.text_encoder = text_encoder or create_text_encoder(config.text)
         self.model = create_model(config.model, config.grid.to_grid(), self.text_encoder.dim)
         self.text = torch.from_numpy(self.text_encoder.encode_prompts(OCC3D_PROMPTS, config.text.templates))
+        self.stuff_prompts = torch.zeros(len(OCC3D_PROMPTS), dtype=torch.bool)
+        self.stuff_prompts[list(STUFF_IDS)] = True
         self.net = self.model
         if world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -44,6 +51,8 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.train_cfg.lr,
                                            weight_decay=self.train_cfg.weight_decay)
         self.teacher = self._make_teacher() if self.train_cfg.mode == 'self_supervised' else None
+        self.mix = SourceMix.for_dataset(dataset, self.train_cfg.real_fraction, self.train_cfg.seed)
+        self.augment = AugmentSettings.from_train_config(self.train_cfg, self.model.grid.voxel_size)
         self.step = 0
 
     def _make_teacher(self):
@@ -69,7 +78,10 @@ class Trainer:
         return list(range(step * size, (step + 1) * size))
 
     def dataset_index(self, position: int) -> int:
-        """Global sample position -> dataset index: a fresh seeded permutation every epoch."""
+        """Global sample position -> dataset index: a fresh seeded permutation every epoch (of each
+        source, when mixing real and synthetic samples)."""
+        if self.mix is not None:
+            return self.mix.index(position)
         epoch, offset = divmod(position, len(self.dataset))
         return int(np.random.default_rng([self.train_cfg.seed, epoch]).permutation(len(self.dataset))[offset])
 
@@ -84,7 +96,7 @@ class Trainer:
         samples = [self.dataset[self.dataset_index(p)] for p in positions]
         inputs, targets = build_batch(samples, positions, cfg.seed, self.step, cfg.voxels_per_frame,
                                       use_classes=cfg.mode == 'supervised',
-                                      geometry_class_balance=cfg.geometry_class_balance)
+                                      geometry_class_balance=cfg.geometry_class_balance, augment=self.augment)
         batch_index = torch.cat([torch.full((len(t.voxels),), b, dtype=torch.long) for b, t in enumerate(targets)])
         voxels = torch.cat([t.voxels for t in targets])
         logits, features, encoded = self.net(inputs, batch_index, voxels)
@@ -106,18 +118,24 @@ class Trainer:
             feats = features[batch_index == b]
             frame_terms = {'geometry': cfg.w_geometry * geometry_loss(logits[b], target.occupied, target.known,
                                                                       occupied_weight=target.occupied_weight)}
+            named = target.classes >= 0  # voxels with one class (not the stuff-only set)
             if cfg.mode == 'self_supervised':
                 frame_terms['distill'] = cfg.w_distill * self._distill(encoded.inputs[b], target.voxels, feats)
             elif cfg.semantic_loss == 'dcl':
                 frame_terms['dcl'] = cfg.w_dcl * dense_contrastive_loss(feats, self.text, target.classes,
                                                                         cfg.temperature, cfg.class_balance)
                 if cfg.w_align > 0:
-                    frame_terms['align'] = cfg.w_align * cosine_regression_loss(feats, self.text[target.classes])
+                    frame_terms['align'] = cfg.w_align * cosine_regression_loss(
+                        feats[named], self.text[target.classes[named]])
             else:
-                frame_terms['cosine'] = cfg.w_dcl * cosine_regression_loss(feats, self.text[target.classes])
+                frame_terms['cosine'] = cfg.w_dcl * cosine_regression_loss(feats[named],
+                                                                           self.text[target.classes[named]])
             if cfg.mode == 'supervised' and cfg.w_ce > 0:
                 frame_terms['ce'] = cfg.w_ce * similarity_cross_entropy(feats, self.text, target.classes,
                                                                         cfg.temperature)
+            if cfg.mode == 'supervised' and cfg.w_partial > 0:
+                frame_terms['partial'] = cfg.w_partial * partial_label_loss(
+                    feats[target.classes == STUFF_SET], self.text, self.stuff_prompts, cfg.temperature)
             for key, value in frame_terms.items():
                 terms[key] = terms.get(key, 0.0) + value / len(targets)
         return terms
@@ -164,6 +182,19 @@ class Trainer:
                                self.text_encoder.identity)
         save_train_state(self.out_dir / 'last_state.pt', self.optimizer, self.step)
         return path
+
+    def initialise_from(self, path) -> None:
+        """Start from the weights of another checkpoint (same tensors, grid and text encoder; input
+        settings such as `ego_box` come from this run's architecture), e.g. to fine-tune the
+        synthetic-world checkpoint on mixed real + synthetic data. Step count and optimizer start
+        afresh; CheckpointError when the checkpoint does not fit."""
+        from loc_core.models.checkpoint import CheckpointError, load_checkpoint, load_state
+
+        loaded = load_checkpoint(path, expect_text_identity=self.text_encoder.identity)
+        if loaded.model.grid != self.model.grid:
+            raise CheckpointError(f'{path}: grid {loaded.model.grid} differs from this run\'s {self.model.grid}')
+        load_state(self.model, loaded.model.state_dict(), path)  # same tensors: clear error otherwise
+        log.info('initialised from %s (trained %d steps)', path, loaded.step)
 
     def resume(self) -> bool:
         """Continue from out_dir/last.*; False when there is nothing to resume."""

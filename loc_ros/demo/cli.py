@@ -25,7 +25,8 @@ def parse_args(argv=None):
     parser.add_argument('--dataroot', help='nuScenes dataroot (default: the shared sample scene)')
     parser.add_argument('--version', default='v1.0-mini')
     parser.add_argument('--scene', default=None)
-    parser.add_argument('--checkpoint', default='', help='empty: the shipped demo checkpoint')
+    parser.add_argument('--checkpoint', default='',
+                        help="empty: the shipped checkpoint for the data ('demo' for synthetic, 'real' for nuScenes)")
     parser.add_argument('--rate', type=float, default=1.0, help='bag playback rate factor')
     parser.add_argument('--out', default='out/demo')
     parser.add_argument('--cache', default='out/demo-cache')
@@ -81,7 +82,8 @@ def main(argv=None) -> int:
     before_ids = list(prompt_class_ids(before_prompts))
     novel = NOVEL_CLASSES if args.data == 'synthetic' else {}
     after_prompts, after_ids, novel_index = new_prompt_set(before_prompts, before_ids, novel)
-    log = run_session(data, after_prompts, args.checkpoint, out, rate=args.rate, domain_id=args.domain_id)
+    checkpoint = args.checkpoint or ('real' if args.data == 'nuscenes' else '')
+    log = run_session(data, after_prompts, checkpoint, out, rate=args.rate, domain_id=args.domain_id)
     if not log.outputs:
         print(f'demo: loc_node published nothing; see {out / "loc_node.log"}', file=sys.stderr)
         return 1
@@ -104,7 +106,7 @@ def main(argv=None) -> int:
         pictures += write_snapshots(out, phase, frame, labels, output.legend, grid, frame.occupancy)
     summary = {
         'data': data.name,
-        'checkpoint': args.checkpoint or 'shipped demo checkpoint',
+        'checkpoint': checkpoint or 'shipped demo checkpoint',
         'prompt_change': log.prompt_change_reply,
         'before': phases['before'].summary(), 'after': phases['after'].summary(),
         'node': node_summary(log, data.frame_count),

@@ -1,0 +1,137 @@
+"""Training-time augmentation of `TrainingSample`s, drawn from the batch's deterministic generator
+(so one process and data-parallel processes augment alike):
+
+* camera dropout: every camera removed with probability `camera_dropout` (a LiDAR-only sample, as
+  the lidarseg frames and a robot with a failed camera are), else each camera on its own with
+  `camera_drop_each`; the network must then predict from the LiDAR, so camera features cannot carry
+  everything (and a synthetic camera look cannot become a crutch that fails on real images);
+* appearance: per camera, brightness, contrast, saturation and per-channel gains, an optional
+  Gaussian blur and pixel noise, so that the image branch does not key on the simulator's colours;
+* BEV rotation by a multiple of 90 degrees about the ego z axis: points, labels and camera poses
+  rotate together (the grid is square and centred, so voxels map exactly onto voxels);
+* height shift by whole voxels: the scene moves up or down, as the ground does on a slope or a hill
+  (the synthetic towns and the one real training scene are flat, so without it the network learns
+  that the ground sits at one height and fills every voxel below it, which real hilly streets show
+  as free). Layers shifted in from outside the grid are left unknown.
+
+Inputs stay in the same normalisation for every source: uint8 RGB here, /255 in `make_input`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+
+from loc_core.data.vocabulary import FREE_ID
+from loc_core.train.samples import TrainingSample
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """Probabilities and strengths (see the module docstring); all zero = no augmentation."""
+
+    camera_dropout: float = 0.0
+    camera_drop_each: float = 0.0
+    appearance: float = 0.0
+    rotation: float = 0.0
+    height_shift: float = 0.0
+    max_shift_voxels: int = 2
+    voxel_size: float = 0.4
+
+    @classmethod
+    def from_train_config(cls, train, voxel_size: float = 0.4) -> 'AugmentSettings':
+        return cls(train.camera_dropout, train.camera_drop_each, train.appearance_jitter, train.rotation_augment,
+                   train.height_shift, train.max_height_shift_voxels, voxel_size)
+
+    @property
+    def active(self) -> bool:
+        return any((self.camera_dropout, self.camera_drop_each, self.appearance, self.rotation, self.height_shift))
+
+
+def augment_sample(sample: TrainingSample, settings: AugmentSettings, rng: np.random.Generator) -> TrainingSample:
+    """-> a new sample (the input is not modified). Draws from `rng` in a fixed order."""
+    if not settings.active:
+        return sample
+    drop_all = rng.random() < settings.camera_dropout
+    drop_each = rng.random(len(sample.images)) < settings.camera_drop_each
+    turns = int(rng.integers(1, 4)) if rng.random() < settings.rotation else 0
+    shift = 0
+    if rng.random() < settings.height_shift and settings.max_shift_voxels > 0:
+        shift = int(rng.choice([k for k in range(-settings.max_shift_voxels, settings.max_shift_voxels + 1) if k]))
+    keep = np.zeros(len(sample.images), bool) if drop_all else ~drop_each
+    out = select_cameras(sample, keep)
+    if settings.appearance > 0 and len(out.images):
+        out = replace(out, images=jitter_appearance(out.images, settings.appearance, rng))
+    out = rotate_quarter_turns(out, turns) if turns else out
+    return shift_height(out, shift, settings.voxel_size) if shift else out
+
+
+def select_cameras(sample: TrainingSample, keep: np.ndarray) -> TrainingSample:
+    """Keep the cameras where the (C,) bool `keep` is true (none: a LiDAR-only sample)."""
+    if keep.all():
+        return sample
+    return replace(sample, images=sample.images[keep], intrinsics=sample.intrinsics[keep],
+                   cam_to_ego=sample.cam_to_ego[keep])
+
+
+def jitter_appearance(images: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """(C,H,W,3) uint8 RGB -> jittered copy. `strength` 1 gives brightness x[0.6,1.4], contrast
+    x[0.6,1.4], saturation x[0.4,1.6], channel gains x[0.85,1.15], blur sigma up to 1.2 px (half
+    the cameras) and pixel noise up to 8 grey levels (std)."""
+    out = np.empty_like(images)
+    for c, image in enumerate(images):
+        x = image.astype(np.float32)
+        brightness = 1.0 + strength * rng.uniform(-0.4, 0.4)
+        contrast = 1.0 + strength * rng.uniform(-0.4, 0.4)
+        saturation = 1.0 + strength * rng.uniform(-0.6, 0.6)
+        gains = 1.0 + strength * rng.uniform(-0.15, 0.15, 3)
+        grey = x.mean(axis=2, keepdims=True)
+        x = grey + (x - grey) * saturation
+        x = (x - x.mean()) * contrast + x.mean()
+        x = x * (brightness * gains)
+        if rng.random() < 0.5:
+            sigma = strength * rng.uniform(0.3, 1.2)
+            x = cv2.GaussianBlur(x, (0, 0), sigmaX=sigma)
+        x += rng.normal(0.0, strength * rng.uniform(0.0, 8.0), x.shape).astype(np.float32)
+        out[c] = np.clip(x, 0, 255).astype(np.uint8)
+    return out
+
+
+def rotate_quarter_turns(sample: TrainingSample, turns: int) -> TrainingSample:
+    """Rotate the whole sample by `turns` x 90 degrees counter-clockwise about the ego z axis (the
+    grid must be square and centred on the ego origin, as Occ3D's is). A point (x, y) goes to
+    (-y, x) per turn, voxel (i, j) to (N-1-j, i): `np.rot90` on the first two grid axes."""
+    turns = turns % 4
+    if turns == 0:
+        return sample
+    angle = turns * np.pi / 2
+    c, s = round(np.cos(angle)), round(np.sin(angle))
+    rotation = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], np.float64)
+    points = (sample.points.astype(np.float64) @ rotation.T).astype(np.float32)
+    lift = np.eye(4)
+    lift[:3, :3] = rotation
+    rot = lambda grid: np.ascontiguousarray(np.rot90(grid, turns, axes=(0, 1)))  # noqa: E731
+    return replace(sample, points=points, cam_to_ego=lift @ sample.cam_to_ego, semantics=rot(sample.semantics),
+                   known=rot(sample.known), novel=rot(sample.novel))
+
+
+def shift_height(sample: TrainingSample, voxels: int, voxel_size: float) -> TrainingSample:
+    """Move the whole sample `voxels` voxels up (> 0) or down (< 0) the ego z axis: points and
+    camera poses by voxels * voxel_size metres, labels by whole layers; layers that enter the grid
+    from outside are free and unknown (no loss), layers that leave it are dropped."""
+    if voxels == 0:
+        return sample
+    metres = voxels * voxel_size
+    points = sample.points.copy()
+    points[:, 2] += metres
+    lift = np.eye(4)
+    lift[2, 3] = metres
+    semantics = np.full_like(sample.semantics, FREE_ID)
+    known = np.zeros_like(sample.known)
+    novel = np.zeros_like(sample.novel)
+    src, dst = (slice(0, -voxels), slice(voxels, None)) if voxels > 0 else (slice(-voxels, None), slice(0, voxels))
+    semantics[:, :, dst] = sample.semantics[:, :, src]
+    known[:, :, dst] = sample.known[:, :, src]
+    novel[:, :, dst] = sample.novel[:, :, src]
+    return replace(sample, points=points, cam_to_ego=lift @ sample.cam_to_ego, semantics=semantics, known=known,
+                   novel=novel)
