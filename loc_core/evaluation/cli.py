@@ -15,7 +15,10 @@ empty on a frame (mask_camera of LiDAR-only frames) skips that frame, and a mask
 frame gives None. --lidarseg (LiDAR-only frames with per-point labels) also scores points as the
 nuScenes-lidarseg benchmark does (see point_metrics); with --labels-dir the frames also get dense
 labels. --per-frame FILE writes one JSON line per evaluated frame (standard prompts), atomically;
-'-' prints them on stdout before the summary."""
+'-' prints them on stdout before the summary. --rayiou adds report[set]['rayiou'] for the standard
+prompts (else the first set): SparseOcc's RayIoU (see rayiou) from each labelled frame's LiDAR
+origin. --export DIR writes each evaluated frame's prediction (same set) as DIR/<token>/labels.npz
+in the Occ3D layout, with the frame's own masks when it has dense labels (see export)."""
 from __future__ import annotations
 
 import argparse
@@ -50,6 +53,10 @@ def parse_args(argv=None):
     parser.add_argument('--json', action='store_true', help='print the metrics as one JSON object')
     parser.add_argument('--per-frame', metavar='FILE',
                         help="write one JSON line per evaluated frame to FILE (atomically), '-' for stdout")
+    parser.add_argument('--rayiou', action='store_true',
+                        help="also score SparseOcc's RayIoU (query rays from each frame's LiDAR origin)")
+    parser.add_argument('--export', metavar='DIR',
+                        help='write each evaluated prediction as DIR/<token>/labels.npz (Occ3D layout)')
     return parser.parse_args(argv)
 
 
@@ -90,8 +97,12 @@ def main(argv=None) -> int:
         else:
             frames = nuscenes_frames(args.nuscenes_dataroot, args.nuscenes_version, args.labels_dir)
         records = []
+        extras = PredictionHooks(args.rayiou, args.export)
         report = evaluate(predictor, frames, sets, args.max_frames, args.homogenisation,
-                          points=bool(args.lidarseg), on_frame=records.append)
+                          points=bool(args.lidarseg), on_frame=records.append,
+                          on_prediction=extras if extras.active else None)
+        if args.rayiou and sets:
+            report['standard' if 'standard' in sets else sets[0]]['rayiou'] = extras.rays.summary()
         if args.per_frame:
             write_per_frame(args.per_frame, records)
     except (ConfigError, CheckpointError, ValueError, RuntimeError, OSError) as exc:
@@ -106,6 +117,37 @@ def main(argv=None) -> int:
     else:
         print_report(report, sets)
     return 0
+
+
+class PredictionHooks:
+    """evaluate()'s `on_prediction`: RayIoU from the frame's LiDAR origin (frames with dense labels)
+    and/or the Occ3D export of every prediction (tokens: the frame's, else frame_<n>)."""
+
+    def __init__(self, rayiou: bool = False, export_dir: str | None = None):
+        from loc_core.evaluation.rayiou import RayMetrics
+
+        self.rays = RayMetrics() if rayiou else None
+        self.export_dir = export_dir
+        self.count = 0
+
+    @property
+    def active(self) -> bool:
+        return self.rays is not None or bool(self.export_dir)
+
+    def __call__(self, frame, semantics, grid) -> None:
+        labels = frame.occupancy
+        if self.rays is not None and labels is not None and labels.semantics.shape == semantics.shape:
+            from loc_core.evaluation.rayiou import lidar_origin
+
+            self.rays.add(semantics, labels.semantics, grid, origins=lidar_origin(frame))
+        if self.export_dir:
+            from loc_core.evaluation.export import export_occ3d
+
+            token = frame.token or f'frame_{self.count:06d}'
+            same = labels is not None and labels.semantics.shape == semantics.shape
+            export_occ3d(self.export_dir, token, semantics, labels.mask_lidar if same else None,
+                         labels.mask_camera if same else None)
+        self.count += 1
 
 
 def write_per_frame(target: str, records: list) -> None:
@@ -145,6 +187,10 @@ def print_prompt_set(name: str, r: dict) -> None:
         p = r['points']
         print(f'{name:10s} points      mIoU {_pct(p["miou"])}  geometry recall {_pct(p["geometry_recall"])}  '
               f'({p["points"]} points, {p["frames"]} frames)')
+    if 'rayiou' in r:
+        y = r['rayiou']
+        print(f'{name:10s} rays        RayIoU {_pct(y["rayiou"])}  @1m {_pct(y["rayiou_1m"])}  '
+              f'@2m {_pct(y["rayiou_2m"])}  @4m {_pct(y["rayiou_4m"])}  ({y["rays"]} rays, {y["frames"]} frames)')
 
 
 def _pct(value) -> str:

@@ -23,14 +23,16 @@ log = logging.getLogger(__name__)
 
 
 def evaluate(predictor, frames, prompt_sets=('standard', 'synonyms', 'renamed'), max_frames: int | None = None,
-             homogenisation: bool = False, points: bool = False, on_frame=None) -> dict:
+             homogenisation: bool = False, points: bool = False, on_frame=None,
+             on_prediction=None) -> dict:
     """-> {'protocol': how voxels are counted (metrics.PROTOCOL), 'standard': {miou, geometry_iou,
     per_class_iou, frames, empty_mask_frames} inside mask_camera, with 'mask_lidar': the same inside
     mask_lidar (and 'points': point-level scores when `points`), 'synonyms': ..., 'open_set': {auroc,
     fpr95, novel_voxels, known_voxels}, 'frames_skipped', 'seconds'} (+ 'homogenisation' when asked,
     'point_protocol' with `points`). Frames without dense labels (and, with `points`, without point
     labels) are skipped and counted. `on_frame(record)` receives each evaluated frame's
-    `frame_scores.frame_record` for the standard prompts (else the first set). The unknown threshold
+    `frame_scores.frame_record` for the standard prompts (else the first set), and
+    `on_prediction(frame, semantics, grid)` that set's (X,Y,Z) uint8 prediction. The unknown threshold
     applies to the standard prompts only: it is calibrated on them, so the word variants (synonyms,
     renamed) are scored closed-set, as a pure test of classification under new words. The
     predictor's prompts and threshold are restored afterwards."""
@@ -60,6 +62,8 @@ def evaluate(predictor, frames, prompt_sets=('standard', 'synonyms', 'renamed'),
                 totals[name].merge(here)
                 if name == recorded and on_frame is not None:
                     on_frame(frame_record(frame, semantics, here, name))
+                if name == recorded and on_prediction is not None:
+                    on_prediction(frame, semantics, result.grid)
                 if name == 'standard' and frame.occupancy is not None:
                     s, v = open_set_scores(result, frame.occupancy)
                     scores.append(s)
