@@ -18,7 +18,9 @@ labels. --per-frame FILE writes one JSON line per evaluated frame (standard prom
 '-' prints them on stdout before the summary. --rayiou adds report[set]['rayiou'] for the standard
 prompts (else the first set): SparseOcc's RayIoU (see rayiou) from each labelled frame's LiDAR
 origin. --export DIR writes each evaluated frame's prediction (same set) as DIR/<token>/labels.npz
-in the Occ3D layout, with the frame's own masks when it has dense labels (see export)."""
+in the Occ3D layout, with the frame's own masks when it has dense labels (see export). --bootstrap N
+adds report[set]['bootstrap']: median and 95 % interval of the mIoU (mask_camera) over N resamples of
+whole scenes (synthetic: towns), each resample's confusion matrices pooled (see bootstrap)."""
 from __future__ import annotations
 
 import argparse
@@ -55,6 +57,9 @@ def parse_args(argv=None):
                         help="write one JSON line per evaluated frame to FILE (atomically), '-' for stdout")
     parser.add_argument('--rayiou', action='store_true',
                         help="also score SparseOcc's RayIoU (query rays from each frame's LiDAR origin)")
+    parser.add_argument('--bootstrap', type=int, metavar='N', default=0,
+                        help='also give a 95 %% interval of the mIoU (mask_camera) from N resamples of whole '
+                             'scenes (towns), with the median')
     parser.add_argument('--export', metavar='DIR',
                         help='write each evaluated prediction as DIR/<token>/labels.npz (Occ3D layout)')
     return parser.parse_args(argv)
@@ -97,12 +102,15 @@ def main(argv=None) -> int:
         else:
             frames = nuscenes_frames(args.nuscenes_dataroot, args.nuscenes_version, args.labels_dir)
         records = []
-        extras = PredictionHooks(args.rayiou, args.export)
+        extras = PredictionHooks(args.rayiou, args.export, bool(args.bootstrap))
         report = evaluate(predictor, frames, sets, args.max_frames, args.homogenisation,
                           points=bool(args.lidarseg), on_frame=records.append,
                           on_prediction=extras if extras.active else None)
+        recorded = 'standard' if 'standard' in sets else sets[0]
         if args.rayiou and sets:
-            report['standard' if 'standard' in sets else sets[0]]['rayiou'] = extras.rays.summary()
+            report[recorded]['rayiou'] = extras.rays.summary()
+        if args.bootstrap and sets:
+            report[recorded]['bootstrap'] = extras.miou_interval(args.bootstrap)
         if args.per_frame:
             write_per_frame(args.per_frame, records)
     except (ConfigError, CheckpointError, ValueError, RuntimeError, OSError) as exc:
@@ -120,19 +128,32 @@ def main(argv=None) -> int:
 
 
 class PredictionHooks:
-    """evaluate()'s `on_prediction`: RayIoU from the frame's LiDAR origin (frames with dense labels)
-    and/or the Occ3D export of every prediction (tokens: the frame's, else frame_<n>)."""
+    """evaluate()'s `on_prediction`: RayIoU from the frame's LiDAR origin (frames with dense labels),
+    the Occ3D export of every prediction (tokens: the frame's, else frame_<n>), and/or per-scene
+    confusion matrices (mask_camera) for a bootstrap interval over scenes."""
 
-    def __init__(self, rayiou: bool = False, export_dir: str | None = None):
+    def __init__(self, rayiou: bool = False, export_dir: str | None = None, by_scene: bool = False):
         from loc_core.evaluation.rayiou import RayMetrics
 
         self.rays = RayMetrics() if rayiou else None
         self.export_dir = export_dir
+        self.scenes = {} if by_scene else None  # scene -> OccupancyMetrics
         self.count = 0
 
     @property
     def active(self) -> bool:
-        return self.rays is not None or bool(self.export_dir)
+        return self.rays is not None or bool(self.export_dir) or self.scenes is not None
+
+    def miou_interval(self, resamples: int, level: float = 0.95) -> dict:
+        """{'median', 'low', 'high' (mIoU percent, mask_camera), 'level', 'groups', 'resamples'}:
+        whole scenes resampled with replacement, the mIoU of each resample's pooled confusion."""
+        from loc_core.evaluation.bootstrap import bootstrap_miou
+
+        confusions = [m.confusion for m in (self.scenes or {}).values() if m.frames]
+        interval = bootstrap_miou(confusions, n=resamples, level=level) if confusions else (None,) * 3
+        median, low, high = (None if v is None or v != v else v for v in interval)
+        return {'median': median, 'low': low, 'high': high, 'level': level, 'groups': len(confusions),
+                'resamples': resamples}
 
     def __call__(self, frame, semantics, grid) -> None:
         labels = frame.occupancy
@@ -140,6 +161,11 @@ class PredictionHooks:
             from loc_core.evaluation.rayiou import lidar_origin
 
             self.rays.add(semantics, labels.semantics, grid, origins=lidar_origin(frame))
+        if self.scenes is not None and labels is not None and labels.semantics.shape == semantics.shape:
+            from loc_core.evaluation.metrics import OccupancyMetrics
+
+            self.scenes.setdefault(frame.scene, OccupancyMetrics()).add(semantics, labels.semantics,
+                                                                        labels.mask_camera)
         if self.export_dir:
             from loc_core.evaluation.export import export_occ3d
 
