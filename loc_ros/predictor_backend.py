@@ -34,20 +34,27 @@ def _existing_file(kind: str, path: str) -> Path | None:
     return resolved
 
 
+def _checkpoint_file(settings: dict) -> Path | None:
+    """The `checkpoint` parameter as an existing file ('demo' / 'real' name the shipped ones); None
+    for '' (the default) and 'none'; StartupError when the file is missing."""
+    from loc_core.models.checkpoint import resolve_shipped
+
+    return _existing_file('checkpoint', resolve_shipped(settings.get('checkpoint', '')))
+
+
 def _base_config(settings: dict):
     """The config the node's parameters go on top of: the `model_config` file when given, else the
     config stored in the checkpoint (explicit or the shipped demo one: its tuned thresholds), else
     loc_core's defaults."""
     from loc_core.config import LocConfig
-    from loc_core.models.checkpoint import DEMO_CHECKPOINT, CheckpointError, read_metadata, resolve_shipped
+    from loc_core.models.checkpoint import DEMO_CHECKPOINT, CheckpointError, read_metadata
 
     path = _existing_file('model config', settings.get('model_config', ''))
     if path:
         return LocConfig.load(path)
-    checkpoint = resolve_shipped(settings.get('checkpoint', ''))
-    if checkpoint == NO_CHECKPOINT:
+    if settings.get('checkpoint', '') == NO_CHECKPOINT:
         return LocConfig()
-    checkpoint = _existing_file('checkpoint', checkpoint) or (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
+    checkpoint = _checkpoint_file(settings) or (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
     if checkpoint is None:
         return LocConfig()
     try:
@@ -94,9 +101,7 @@ def model_thresholds(predictor) -> dict:
 def load_predictor(settings: dict, logger=None) -> Predictor:
     """loc_core's LocPredictor for the node's settings. Every failure (missing or corrupt
     checkpoint, bad config, unavailable device) becomes a StartupError naming the cause."""
-    from loc_core.models.checkpoint import resolve_shipped
-
-    _existing_file('checkpoint', resolve_shipped(settings.get('checkpoint', '')))
+    _checkpoint_file(settings)  # a missing file fails here, before the model config is built
     config = model_config(settings)
     try:
         from loc_core.inference.predictor import LocPredictor

@@ -3,8 +3,9 @@
 LiDAR points become a BEV image whose channels are the occupancy of each height bin plus a
 log point count; returns from the vehicle itself (the architecture's `ego_box`: a real roof-mounted
 LiDAR sees the roof, and logs returns at its own origin, about 20 % of a nuScenes sweep) are left
-out, so every source reaches the network alike; camera features are sampled where a few fixed heights of every BEV column
-project into the images (nearest feature cell, best camera; precomputed per calibration)."""
+out, so every source reaches the network alike. Camera features are sampled where a few fixed
+heights of every BEV column project into the images (nearest feature cell, best camera;
+precomputed per calibration)."""
 from __future__ import annotations
 
 import numpy as np

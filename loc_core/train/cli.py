@@ -61,6 +61,9 @@ def fill_cache(args, config: LocConfig) -> None:
     from loc_core.models.factory import architecture
     from loc_core.train.samples import cache_frames
 
+    real = [('nuscenes', args.nuscenes_dataroot), ('lidarseg', args.lidarseg)]
+    if not (args.synthetic_seeds or any(folder for _, folder in real)):
+        return
     image_size = tuple(architecture(config.model)['image_size'])
     real_cache = args.real_cache or args.cache
     cache_empty = _empty(args.cache)
@@ -69,7 +72,6 @@ def fill_cache(args, config: LocConfig) -> None:
         cache_frames(synthetic_frames(parse_seeds(args.synthetic_seeds), args.frames_per_seed,
                                       config=sim_config(args.sim_config)), args.cache,
                      image_size, prefix='synthetic')
-    real = [('nuscenes', args.nuscenes_dataroot), ('lidarseg', args.lidarseg)]
     if real_empty:
         for prefix, folder in real:
             if not folder:

@@ -13,6 +13,13 @@ import numpy as np
 from loc_core.train.samples import dataset_sources
 
 
+def nth_in_epochs(key: list, n: int, size: int) -> int:
+    """The n-th draw of a sequence that runs through range(size) in a fresh permutation every epoch,
+    seeded with key + [epoch]: each item once per epoch, the same on every process."""
+    epoch, offset = divmod(n, size)
+    return int(np.random.default_rng(list(key) + [epoch]).permutation(size)[offset])
+
+
 class SourceMix:
     """Maps global batch positions to dataset indices. `real` and `synthetic` are the dataset indices
     of each source; `fraction` the share of positions given to real samples (0 < r < 1)."""
@@ -47,6 +54,4 @@ class SourceMix:
         return self._pick(self.synthetic, position - real_before, 2)
 
     def _pick(self, members: list[int], count: int, stream: int) -> int:
-        epoch, offset = divmod(count, len(members))
-        order = np.random.default_rng([self.seed, stream, epoch]).permutation(len(members))
-        return members[int(order[offset])]
+        return members[nth_in_epochs([self.seed, stream], count, len(members))]

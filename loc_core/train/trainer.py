@@ -10,7 +10,6 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from loc_core.config import LocConfig
@@ -23,7 +22,7 @@ from loc_core.models.factory import create_model
 from loc_core.text.factory import create_text_encoder
 from loc_core.train.augment import AugmentSettings
 from loc_core.train.batch import STUFF_SET, build_batch
-from loc_core.train.mixing import SourceMix
+from loc_core.train.mixing import SourceMix, nth_in_epochs
 from loc_core.train.state import load_train_state, save_train_state
 
 log = logging.getLogger(__name__)
@@ -82,8 +81,7 @@ class Trainer:
         source, when mixing real and synthetic samples)."""
         if self.mix is not None:
             return self.mix.index(position)
-        epoch, offset = divmod(position, len(self.dataset))
-        return int(np.random.default_rng([self.train_cfg.seed, epoch]).permutation(len(self.dataset))[offset])
+        return nth_in_epochs([self.train_cfg.seed], position, len(self.dataset))
 
     def local_positions(self, step: int) -> list[int]:
         positions = self.global_positions(step)
