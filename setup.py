@@ -22,6 +22,8 @@ setup(
         ('share/' + PACKAGE + '/config', glob('config/*.yaml') + glob('config/*.rviz')),
     ],
     install_requires=['setuptools'],
+    # optional: `loc-gt --ray` / `loc-train --ray` (pinned in requirements/ray.txt)
+    extras_require={'ray': ['ray>=2.60,<3']},
     zip_safe=True,
     maintainer='LOC ROS 2 team',
     maintainer_email='loc-ros@example.com',
@@ -33,6 +35,7 @@ setup(
             'loc-sim = loc_core.sim.cli:main',
             'loc-gt = loc_core.gt.cli:main',
             'loc-train = loc_core.train.cli:main',
+            'loc-train-shards = loc_core.train.shards:main',
             'loc-eval = loc_core.evaluation.cli:main',
             'loc-bag = rosbags_tools.cli:main',
         ],

@@ -14,6 +14,7 @@ from loc_core.geometry.voxel_grid import OCC3D_RANGE, OCC3D_VOXEL_SIZE, VoxelGri
 MAX_PROMPTS = 250  # label values 250-255 are reserved (unknown 254, free 255)
 
 DEFAULT_TEMPLATES = ('{}', 'a {}')
+PRECISIONS = ('fp32', 'bf16')  # network forward: float32, or bfloat16 autocast (losses and similarities stay float32)
 
 
 class ConfigError(ValueError):
@@ -81,7 +82,10 @@ class InferenceConfig:
     best cosine and that plus T log P; it separates novel objects better: BENCHMARKS.md).
     `checkpoint` empty = the shipped demo checkpoint when present, 'none' = an untrained, randomly
     initialised network. `return_features` False skips the voxel
-    features (returned factored, see OccupancyResult: (M,L) coefficients, 128 B per voxel)."""
+    features (returned factored, see OccupancyResult: (M,L) coefficients, 128 B per voxel).
+    `device` the torch device ('cpu', 'cuda', 'cuda:N'; loc-train trains on it too); `precision`
+    'fp32' or 'bf16': the network forward under bfloat16 autocast (worth it on a GPU with bf16
+    units; the prompt similarities stay float32); `num_threads` applies to a CPU device only."""
 
     prompts: tuple = OCC3D_PROMPTS
     class_ids: tuple = ()
@@ -92,6 +96,7 @@ class InferenceConfig:
     num_threads: int = 1
     checkpoint: str = ''
     return_features: bool = True
+    precision: str = 'fp32'
 
     def validate(self) -> None:
         if not self.prompts or any(not isinstance(p, str) or not p.strip() for p in self.prompts):
@@ -110,6 +115,7 @@ class InferenceConfig:
                               f'{self.unknown_temperature}, got {self.unknown_threshold}')
         if self.num_threads < 1:
             raise ConfigError('inference.num_threads must be >= 1')
+        _check_precision(self.precision, 'inference.precision')
 
     def highest_match_score(self) -> float:
         """The largest match score any voxel can reach: 1 + T log(MAX_PROMPTS)."""
@@ -135,7 +141,13 @@ class TrainConfig:
     `camera_dropout` probability that a sample loses every camera, `camera_drop_each` that it loses
     one camera, `appearance_jitter` colour/blur/noise strength (0-1), `rotation_augment` probability
     of a random quarter turn of the whole sample about the ego z axis, `height_shift` probability of
-    moving it up or down by 1 to `max_height_shift_voxels` whole voxels."""
+    moving it up or down by 1 to `max_height_shift_voxels` whole voxels. `precision` 'fp32' or 'bf16':
+    the network forward under bfloat16 autocast (the losses stay float32); the device is
+    `inference.device`. `class_names` 'standard' (one prompt per class) or 'many' (each step gives
+    every class one of its names from loc_core/data/class_names.py, and one of `text.templates`; the
+    standard prompt with probability `standard_name_share`). `w_outlier` weighs outlier exposure
+    (loc_core/losses/outlier.py): occupied voxels of novel objects in the training towns get their
+    match score (smooth maximum at `outlier_temperature`) pushed below `outlier_margin`."""
 
     mode: str = 'supervised'
     semantic_loss: str = 'dcl'
@@ -165,12 +177,24 @@ class TrainConfig:
     rotation_augment: float = 0.0
     height_shift: float = 0.0
     max_height_shift_voxels: int = 2
+    precision: str = 'fp32'
+    class_names: str = 'standard'
+    standard_name_share: float = 0.5
+    w_outlier: float = 0.0
+    outlier_margin: float = 0.5
+    outlier_temperature: float = 0.1
 
     def validate(self) -> None:
+        _check_precision(self.precision, 'train.precision')
+        if self.w_outlier < 0 or self.outlier_temperature <= 0 or not -1.0 <= self.outlier_margin <= 1.0:
+            raise ConfigError('train.w_outlier must be >= 0, train.outlier_temperature > 0 and '
+                              'train.outlier_margin in [-1, 1]')
+        if self.class_names not in ('standard', 'many'):
+            raise ConfigError(f"train.class_names must be 'standard' or 'many', got {self.class_names!r}")
         if self.max_height_shift_voxels < 0:
             raise ConfigError('train.max_height_shift_voxels must be >= 0')
         for name in ('real_fraction', 'camera_dropout', 'camera_drop_each', 'appearance_jitter', 'rotation_augment',
-                     'height_shift'):
+                     'height_shift', 'standard_name_share'):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f'train.{name} must be in [0, 1], got {getattr(self, name)}')
         if self.mode not in ('supervised', 'self_supervised'):
@@ -238,6 +262,11 @@ class LocConfig:
         if data is not None and not isinstance(data, dict):
             raise ConfigError(f'config {path} must hold a mapping, got {type(data).__name__}')
         return cls.from_dict(data)
+
+
+def _check_precision(value, where: str) -> None:
+    if value not in PRECISIONS:
+        raise ConfigError(f'{where} must be one of {list(PRECISIONS)}, got {value!r}')
 
 
 def _build(cls, data, where: str):

@@ -1,4 +1,7 @@
-"""CPU runtime settings for inference, applied once per process by `LocPredictor`.
+"""CPU runtime settings for inference, applied once per process by `LocPredictor`. The thread
+settings apply only when the network runs on the CPU: with a GPU device the process keeps the
+thread pools it was given (image decoding, resizing and result assembly still run on the host);
+the malloc setting applies to every device (the host side allocates the same result arrays).
 
 * torch's and OpenCV's thread pools are set to `num_threads`. numpy's and scipy's OpenBLAS pools
   are limited to one thread: the BLAS calls on the hot path (rigid transforms of a few 10k points, 4x4 products)
@@ -53,6 +56,8 @@ def keep_freed_memory() -> bool:
     return applied
 
 
-def tune_cpu_runtime(num_threads: int) -> None:
-    limit_cpu_threads(num_threads)
+def tune_cpu_runtime(num_threads: int, device='cpu') -> None:
+    """Apply the settings of the module docstring for a network on `device` (str or torch.device)."""
+    if torch.device(device).type == 'cpu':
+        limit_cpu_threads(num_threads)
     keep_freed_memory()

@@ -65,7 +65,7 @@ def _base_config(settings: dict):
 
 def model_config(settings: dict):
     """loc_core LocConfig: the base config (see `_base_config`) with the node's prompts (+ their
-    Occ3D ids), device, checkpoint and prompt templates (when given) on top, and no per-voxel
+    Occ3D ids), device, precision, checkpoint and prompt templates (when given) on top, and no per-voxel
     features (none of the node's outputs carries them). Thresholds stay the
     base config's: the node declares its threshold parameters from the loaded model."""
     try:
@@ -80,6 +80,7 @@ def model_config(settings: dict):
         inference = replace(config.inference, prompts=tuple(settings['prompts']),
                             class_ids=prompt_class_ids(settings['prompts']),
                             device=settings.get('device', 'cpu'), checkpoint=settings.get('checkpoint', ''),
+                            precision=settings.get('precision', 'fp32'),
                             return_features=False)  # no output carries the voxel features
         text = config.text
         if settings.get('prompt_templates'):

@@ -85,3 +85,21 @@ def test_a_dataroot_the_devkit_rejects_is_a_clear_error(nuscenes_dataroot, tmp_p
     (root / 'v1.0-mini').symlink_to(Path(nuscenes_dataroot) / 'v1.0-mini')  # no maps/
     assert cli.main(['--dataroot', str(root), '--out', str(tmp_path / 'gt')]) == 2
     assert 'cannot load' in capsys.readouterr().err
+
+
+def test_several_scenes_arguments(nuscenes_dataroot, tmp_path, capsys):
+    out = ['--out', str(tmp_path / 'gt')]
+    parsed = cli.build_parser().parse_args(['--synthetic', '--seeds', '4,2-4', '--frames', '2'] + out)
+    assert [job['seed'] for job in cli.scene_jobs(parsed)[0]] == [4, 2, 3]  # in order, once each
+    jobs, tables = cli.scene_jobs(cli.build_parser().parse_args(['--dataroot', str(nuscenes_dataroot),
+                                                                  '--scene', 'all'] + out))
+    assert [job['scene'] for job in jobs] == ['scene-0916'] and tables is not None
+    for argv, message in [(['--dataroot', str(nuscenes_dataroot), '--scene', 'scene-0916,scene-9999'],
+                           'unknown scene scene-9999'),
+                          (['--dataroot', str(nuscenes_dataroot), '--seeds', '1,2'], '--seeds goes with --synthetic'),
+                          (['--synthetic', '--seed', '1', '--seeds', '2'], 'instead of --seed'),
+                          (['--synthetic', '--seeds', '4-2'], 'is empty'),
+                          (['--synthetic', '--ray-tasks', 'scene'], '--ray-tasks goes with --ray')]:
+        assert cli.main(argv + out) == 2, argv
+        assert message in capsys.readouterr().err, argv
+    assert not (tmp_path / 'gt').exists()

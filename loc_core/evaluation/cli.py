@@ -15,12 +15,17 @@ empty on a frame (mask_camera of LiDAR-only frames) skips that frame, and a mask
 frame gives None. --lidarseg (LiDAR-only frames with per-point labels) also scores points as the
 nuScenes-lidarseg benchmark does (see point_metrics); with --labels-dir the frames also get dense
 labels. --per-frame FILE writes one JSON line per evaluated frame (standard prompts), atomically;
-'-' prints them on stdout before the summary. --rayiou adds report[set]['rayiou'] for the standard
-prompts (else the first set): SparseOcc's RayIoU (see rayiou) from each labelled frame's LiDAR
-origin. --export DIR writes each evaluated frame's prediction (same set) as DIR/<token>/labels.npz
-in the Occ3D layout, with the frame's own masks when it has dense labels (see export). --bootstrap N
-adds report[set]['bootstrap']: median and 95 % interval of the mIoU (mask_camera) over N resamples of
-whole scenes (synthetic: towns), each resample's confusion matrices pooled (see bootstrap)."""
+'-' prints them on stdout before the summary. Every prompt set gets report[set]['open_set'] (AUROC and
+FPR@95 of the unknown score against that set's prompts; report['open_set'] is the standard set's).
+--rayiou adds report[set]['rayiou'] for the standard prompts (else the first set): SparseOcc's RayIoU
+(see rayiou) with rays from SparseOcc's origins, the LiDAR positions of up to 8 keyframes of the
+frame's scene within 39 m (--rayiou-origins lidar: the frame's own LiDAR origin only). --export DIR
+writes each evaluated frame's prediction (same set) as DIR/<token>/labels.npz in the Occ3D layout,
+with the frame's own masks when it has dense labels (see export). --bootstrap N adds
+report[set]['bootstrap'] to every prompt set: median and 95 % interval of the mIoU (mask_camera),
+AUROC and FPR@95 over N resamples of whole scenes (synthetic: towns), each resample's confusion
+matrices and unknown-score histograms pooled (see bootstrap); the top-level median / low / high
+stay the mIoU's."""
 from __future__ import annotations
 
 import argparse
@@ -56,10 +61,13 @@ def parse_args(argv=None):
     parser.add_argument('--per-frame', metavar='FILE',
                         help="write one JSON line per evaluated frame to FILE (atomically), '-' for stdout")
     parser.add_argument('--rayiou', action='store_true',
-                        help="also score SparseOcc's RayIoU (query rays from each frame's LiDAR origin)")
+                        help="also score SparseOcc's RayIoU (query rays from up to 8 LiDAR positions of the scene)")
+    parser.add_argument('--rayiou-origins', choices=('sequence', 'lidar'), default='sequence',
+                        help="RayIoU ray origins: SparseOcc's, the scene's keyframe LiDAR positions within 39 m, "
+                             "at most 8 (sequence, default), or the frame's own LiDAR origin (lidar)")
     parser.add_argument('--bootstrap', type=int, metavar='N', default=0,
-                        help='also give a 95 %% interval of the mIoU (mask_camera) from N resamples of whole '
-                             'scenes (towns), with the median')
+                        help='also give 95 %% intervals of the mIoU (mask_camera), AUROC and FPR@95 of every '
+                             'prompt set from N resamples of whole scenes (towns), with the medians')
     parser.add_argument('--export', metavar='DIR',
                         help='write each evaluated prediction as DIR/<token>/labels.npz (Occ3D layout)')
     return parser.parse_args(argv)
@@ -71,7 +79,6 @@ def main(argv=None) -> int:
                         format='%(asctime)s %(name)s %(levelname)s %(message)s', stream=sys.stderr)
     from loc_core.config import ConfigError, LocConfig
     from loc_core.data.frame_sources import lidarseg_frames, nuscenes_frames, parse_seeds, sim_config, synthetic_frames
-    from loc_core.evaluation.evaluator import evaluate
     from loc_core.evaluation.prompts import PROMPT_SETS
     from loc_core.inference.predictor import LocPredictor
     from loc_core.models.checkpoint import CheckpointError
@@ -95,22 +102,20 @@ def main(argv=None) -> int:
             predictor.config.inference.occupancy_threshold = args.occupancy_threshold
         predictor.config.validate()
         if args.synthetic_seeds:
-            frames = synthetic_frames(parse_seeds(args.synthetic_seeds), args.frames_per_seed,
-                                      config=sim_config(args.sim_config))
+            seeds, simulation = parse_seeds(args.synthetic_seeds), sim_config(args.sim_config)
+            frames = synthetic_frames(seeds, args.frames_per_seed, config=simulation)
+            poses = synthetic_scene_poses(seeds, args.frames_per_seed, simulation)
         elif args.lidarseg:
             frames = lidarseg_frames(args.lidarseg, args.labels_dir)
+            poses = lidarseg_scene_poses(args.lidarseg)
         else:
             frames = nuscenes_frames(args.nuscenes_dataroot, args.nuscenes_version, args.labels_dir)
+            poses = nuscenes_scene_poses(args.nuscenes_dataroot, args.nuscenes_version)
         records = []
-        extras = PredictionHooks(args.rayiou, args.export, bool(args.bootstrap))
-        report = evaluate(predictor, frames, sets, args.max_frames, args.homogenisation,
-                          points=bool(args.lidarseg), on_frame=records.append,
-                          on_prediction=extras if extras.active else None)
-        recorded = 'standard' if 'standard' in sets else sets[0]
-        if args.rayiou and sets:
-            report[recorded]['rayiou'] = extras.rays.summary()
-        if args.bootstrap and sets:
-            report[recorded]['bootstrap'] = extras.miou_interval(args.bootstrap)
+        report = evaluate_with_extras(predictor, frames, sets, args.max_frames, args.homogenisation,
+                                      points=bool(args.lidarseg), on_frame=records.append, rayiou=args.rayiou,
+                                      scene_poses=poses if args.rayiou_origins == 'sequence' else None,
+                                      export_dir=args.export, bootstrap=args.bootstrap)
         if args.per_frame:
             write_per_frame(args.per_frame, records)
     except (ConfigError, CheckpointError, ValueError, RuntimeError, OSError) as exc:
@@ -127,45 +132,182 @@ def main(argv=None) -> int:
     return 0
 
 
-class PredictionHooks:
-    """evaluate()'s `on_prediction`: RayIoU from the frame's LiDAR origin (frames with dense labels),
-    the Occ3D export of every prediction (tokens: the frame's, else frame_<n>), and/or per-scene
-    confusion matrices (mask_camera) for a bootstrap interval over scenes."""
+def evaluate_with_extras(predictor, frames, sets, max_frames=None, homogenisation: bool = False,
+                         points: bool = False, on_frame=None, rayiou: bool = False, scene_poses=None,
+                         export_dir: str | None = None, bootstrap: int = 0, level: float = 0.95) -> dict:
+    """`evaluator.evaluate` plus loc-eval's extras: with `rayiou` report[recorded set]['rayiou']
+    (origins from `scene_poses`, a ScenePoses, else each frame's LiDAR origin), with `export_dir`
+    the Occ3D export of every prediction, with `bootstrap` N > 0 report[set]['bootstrap'] for every
+    set (SceneGroups.interval)."""
+    from loc_core.evaluation.evaluator import evaluate
 
-    def __init__(self, rayiou: bool = False, export_dir: str | None = None, by_scene: bool = False):
+    extras = PredictionHooks(rayiou, export_dir, scene_poses=scene_poses)
+    groups = SceneGroups() if bootstrap else None
+    report = evaluate(predictor, frames, sets, max_frames, homogenisation, points=points, on_frame=on_frame,
+                      on_prediction=extras if extras.active else None, on_scored=groups)
+    recorded = 'standard' if 'standard' in sets else sets[0] if sets else None
+    if rayiou and recorded:
+        report[recorded]['rayiou'] = extras.rays.summary()
+        report[recorded]['rayiou']['origins'] = 'sequence' if scene_poses is not None else 'lidar'
+    if groups is not None:
+        for name in sets:
+            report[name]['bootstrap'] = groups.interval(name, bootstrap, level)
+    return report
+
+
+class ScenePoses:
+    """The LiDAR poses of every keyframe of a scene, for SparseOcc's ray origins (rayiou.sequence_origins):
+    `resolve(scene name)` -> (T,4,4) lidar_to_world in time order, or None for a scene it does not
+    know; each scene resolved once."""
+
+    def __init__(self, resolve):
+        self._resolve = resolve
+        self._cache: dict = {}
+
+    def poses(self, scene: str):
+        if scene not in self._cache:
+            try:
+                self._cache[scene] = self._resolve(scene)
+            except (ValueError, OSError, KeyError) as exc:
+                log.warning('no keyframe poses for scene %s (%s): its RayIoU rays start at the LiDAR', scene, exc)
+                self._cache[scene] = None
+        return self._cache[scene]
+
+    def origins(self, frame):
+        """(K,3) ray origins of `frame` in its ego frame: SparseOcc's from its scene's poses, else
+        (1,3) its own LiDAR origin."""
+        import numpy as np
+
+        from loc_core.evaluation.rayiou import lidar_origin, sequence_origins
+
+        poses = self.poses(frame.scene)
+        origins = sequence_origins(frame.ego_to_world, poses) if poses is not None and len(poses) else None
+        return origins if origins is not None and len(origins) else np.atleast_2d(lidar_origin(frame))
+
+
+def synthetic_scene_poses(seeds, frames_per_seed: int, config=None) -> ScenePoses:
+    """Scenes 'synth-s{seed}': the LiDAR poses of frames 0 .. max(frames_per_seed, TOWN_MIN_FRAMES) - 1
+    of the sequence (the frames its town is built for; 40 = 20 s, like a nuScenes scene), from the
+    town's motion, without rendering."""
+    names = {f'synth-s{seed}': seed for seed in seeds}
+
+    def resolve(scene):
+        import numpy as np
+
+        from loc_core.sim.config import SimConfig
+        from loc_core.sim.lidar import lidar_to_ego
+        from loc_core.sim.motion import Motion
+        from loc_core.sim.town import TOWN_MIN_FRAMES, build_town
+
+        if scene not in names:
+            return None
+        simulation = config if config is not None else SimConfig()
+        motion = Motion(build_town(names[scene], frames_per_seed, simulation))
+        mount = lidar_to_ego(simulation.lidar)
+        return np.stack([motion.ego_to_world(i * simulation.frame_interval_s) @ mount
+                         for i in range(max(frames_per_seed, TOWN_MIN_FRAMES))])
+    return ScenePoses(resolve)
+
+
+def nuscenes_scene_poses(dataroot, version: str) -> ScenePoses:
+    """A nuScenes scene: its keyframes' LIDAR_TOP poses (ego pose x calibrated sensor)."""
+    def resolve(scene):
+        import numpy as np
+
+        from loc_core.data.nuscenes_source import LIDAR_NAME, NuScenesSource
+        from loc_core.geometry.transforms import make_transform
+
+        source = NuScenesSource(dataroot, version=version, scene=scene, load_images=False)
+        nusc, poses = source.nusc, []
+        for token in source.sample_tokens():
+            data = nusc.get('sample_data', nusc.get('sample', token)['data'][LIDAR_NAME])
+            calib = nusc.get('calibrated_sensor', data['calibrated_sensor_token'])
+            ego = nusc.get('ego_pose', data['ego_pose_token'])
+            poses.append(make_transform(ego['translation'], ego['rotation'])
+                         @ make_transform(calib['translation'], calib['rotation']))
+        return np.stack(poses)
+    return ScenePoses(resolve)
+
+
+def lidarseg_scene_poses(folder) -> ScenePoses:
+    """The lidarseg sequence (one scene): the LiDAR poses of all its frames."""
+    def resolve(scene):
+        import numpy as np
+
+        from loc_core.data.lidarseg_source import LidarsegSequenceSource
+        from loc_core.geometry.transforms import make_transform
+
+        entries = LidarsegSequenceSource(folder).entries
+        return np.stack([make_transform(e['ego_pose']['translation'], e['ego_pose']['rotation_wxyz'])
+                         @ make_transform(e['lidar_to_ego']['translation'], e['lidar_to_ego']['rotation_wxyz'])
+                         for e in entries])
+    return ScenePoses(resolve)
+
+
+class SceneGroups:
+    """evaluate()'s `on_scored`: per prompt set and scene, the mask_camera confusion and the
+    unknown-score histograms (openset.score_histograms), for bootstrap intervals over whole scenes."""
+
+    def __init__(self):
+        self.metrics: dict = {}  # prompt set -> scene -> OccupancyMetrics (mask_camera)
+        self.histograms: dict = {}  # prompt set -> scene -> (2, B) int64
+
+    def __call__(self, prompt_set, frame, scores, open_set) -> None:
+        from loc_core.evaluation.metrics import OccupancyMetrics
+        from loc_core.evaluation.openset import score_histograms
+
+        self.metrics.setdefault(prompt_set, {}).setdefault(frame.scene, OccupancyMetrics()).merge(
+            scores.masks['mask_camera'])
+        if open_set is not None:
+            counts = score_histograms(*open_set)
+            scenes = self.histograms.setdefault(prompt_set, {})
+            scenes[frame.scene] = scenes[frame.scene] + counts if frame.scene in scenes else counts
+
+    def interval(self, prompt_set: str, resamples: int, level: float = 0.95, seed: int = 0) -> dict:
+        """{'median', 'low', 'high' (the mIoU's, percent, mask_camera), 'miou', 'auroc', 'fpr95' (each
+        {'median', 'low', 'high'}, None where not measurable), 'level', 'groups', 'resamples'}: whole
+        scenes resampled with replacement (the same resamples for all three), each resample's
+        confusion matrices and score histograms pooled. 'groups' counts scenes with mask_camera
+        frames; scenes with dense labels but an empty mask_camera still enter the open-set figures."""
+        from loc_core.evaluation.bootstrap import bootstrap_miou, bootstrap_open_set
+
+        scenes = self.metrics.get(prompt_set, {})
+        confusions = [m.confusion for m in scenes.values() if m.frames]
+        miou = bootstrap_miou(confusions, n=resamples, level=level, seed=seed) if confusions else (None,) * 3
+        histograms = list(self.histograms.get(prompt_set, {}).values())
+        open_set = (bootstrap_open_set(histograms, n=resamples, level=level, seed=seed) if histograms
+                    else {'auroc': (None,) * 3, 'fpr95': (None,) * 3})
+        out = {'level': level, 'groups': len(confusions), 'resamples': resamples}
+        for key, values in (('miou', miou), ('auroc', open_set['auroc']), ('fpr95', open_set['fpr95'])):
+            out[key] = dict(zip(('median', 'low', 'high'), (None if v is None or v != v else v for v in values)))
+        out.update(out['miou'])
+        return out
+
+
+class PredictionHooks:
+    """evaluate()'s `on_prediction`: RayIoU (frames with dense labels; origins from `scene_poses`,
+    else the frame's LiDAR origin) and/or the Occ3D export of every prediction (tokens: the frame's,
+    else frame_<n>)."""
+
+    def __init__(self, rayiou: bool = False, export_dir: str | None = None, scene_poses: ScenePoses | None = None):
         from loc_core.evaluation.rayiou import RayMetrics
 
         self.rays = RayMetrics() if rayiou else None
         self.export_dir = export_dir
-        self.scenes = {} if by_scene else None  # scene -> OccupancyMetrics
+        self.scene_poses = scene_poses
         self.count = 0
 
     @property
     def active(self) -> bool:
-        return self.rays is not None or bool(self.export_dir) or self.scenes is not None
-
-    def miou_interval(self, resamples: int, level: float = 0.95) -> dict:
-        """{'median', 'low', 'high' (mIoU percent, mask_camera), 'level', 'groups', 'resamples'}:
-        whole scenes resampled with replacement, the mIoU of each resample's pooled confusion."""
-        from loc_core.evaluation.bootstrap import bootstrap_miou
-
-        confusions = [m.confusion for m in (self.scenes or {}).values() if m.frames]
-        interval = bootstrap_miou(confusions, n=resamples, level=level) if confusions else (None,) * 3
-        median, low, high = (None if v is None or v != v else v for v in interval)
-        return {'median': median, 'low': low, 'high': high, 'level': level, 'groups': len(confusions),
-                'resamples': resamples}
+        return self.rays is not None or bool(self.export_dir)
 
     def __call__(self, frame, semantics, grid) -> None:
         labels = frame.occupancy
         if self.rays is not None and labels is not None and labels.semantics.shape == semantics.shape:
             from loc_core.evaluation.rayiou import lidar_origin
 
-            self.rays.add(semantics, labels.semantics, grid, origins=lidar_origin(frame))
-        if self.scenes is not None and labels is not None and labels.semantics.shape == semantics.shape:
-            from loc_core.evaluation.metrics import OccupancyMetrics
-
-            self.scenes.setdefault(frame.scene, OccupancyMetrics()).add(semantics, labels.semantics,
-                                                                        labels.mask_camera)
+            origins = self.scene_poses.origins(frame) if self.scene_poses is not None else lidar_origin(frame)
+            self.rays.add(semantics, labels.semantics, grid, origins=origins)
         if self.export_dir:
             from loc_core.evaluation.export import export_occ3d
 
@@ -192,8 +334,9 @@ def write_per_frame(target: str, records: list) -> None:
 def print_report(report: dict, sets) -> None:
     for name in sets:
         print_prompt_set(name, report[name])
-    o = report['open_set']
-    print(f'open set   AUROC {o["auroc"]}  FPR@95 {o["fpr95"]}  ({o["novel_voxels"]} novel / {o["known_voxels"]} known voxels)')
+    if not sets:
+        o = report['open_set']
+        print(f'open set   AUROC {o["auroc"]}  FPR@95 {o["fpr95"]}  ({o["novel_voxels"]} novel / {o["known_voxels"]} known voxels)')
     if 'homogenisation' in report:
         h = report['homogenisation']
         print(f'features   inter-class cosine {h["inter_class_cosine"]}  intra-class cosine {h["intra_class_cosine"]}')
@@ -213,10 +356,28 @@ def print_prompt_set(name: str, r: dict) -> None:
         p = r['points']
         print(f'{name:10s} points      mIoU {_pct(p["miou"])}  geometry recall {_pct(p["geometry_recall"])}  '
               f'({p["points"]} points, {p["frames"]} frames)')
+    if 'open_set' in r:
+        o = r['open_set']
+        print(f'{name:10s} open set    AUROC {_fraction(o["auroc"])}  FPR@95 {_fraction(o["fpr95"])}  '
+              f'({o["novel_voxels"]} novel / {o["known_voxels"]} known voxels)')
     if 'rayiou' in r:
         y = r['rayiou']
         print(f'{name:10s} rays        RayIoU {_pct(y["rayiou"])}  @1m {_pct(y["rayiou_1m"])}  '
-              f'@2m {_pct(y["rayiou_2m"])}  @4m {_pct(y["rayiou_4m"])}  ({y["rays"]} rays, {y["frames"]} frames)')
+              f'@2m {_pct(y["rayiou_2m"])}  @4m {_pct(y["rayiou_4m"])}  ({y["rays"]} rays, {y["frames"]} frames, '
+              f'origins: {y.get("origins", "lidar")})')
+    if 'bootstrap' in r:
+        b = r['bootstrap']
+        print(f'{name:10s} bootstrap   mIoU {_interval(b["miou"], _pct)}  AUROC {_interval(b["auroc"], _fraction)}  '
+              f'FPR@95 {_interval(b["fpr95"], _fraction)}  (median [{b["level"]:.0%} interval], '
+              f'{b["groups"]} scenes, {b["resamples"]} resamples)')
+
+
+def _fraction(value) -> str:
+    return '  n/a' if value is None else f'{value:.3f}'
+
+
+def _interval(values: dict, fmt) -> str:
+    return f'{fmt(values["median"]).strip()} [{fmt(values["low"]).strip()}, {fmt(values["high"]).strip()}]'
 
 
 def _pct(value) -> str:

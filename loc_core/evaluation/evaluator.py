@@ -24,25 +24,30 @@ log = logging.getLogger(__name__)
 
 def evaluate(predictor, frames, prompt_sets=('standard', 'synonyms', 'renamed'), max_frames: int | None = None,
              homogenisation: bool = False, points: bool = False, on_frame=None,
-             on_prediction=None) -> dict:
+             on_prediction=None, on_scored=None) -> dict:
     """-> {'protocol': how voxels are counted (metrics.PROTOCOL), 'standard': {miou, geometry_iou,
     per_class_iou, frames, empty_mask_frames} inside mask_camera, with 'mask_lidar': the same inside
-    mask_lidar (and 'points': point-level scores when `points`), 'synonyms': ..., 'open_set': {auroc,
-    fpr95, novel_voxels, known_voxels}, 'frames_skipped', 'seconds'} (+ 'homogenisation' when asked,
-    'point_protocol' with `points`). Frames without dense labels (and, with `points`, without point
-    labels) are skipped and counted. `on_frame(record)` receives each evaluated frame's
-    `frame_scores.frame_record` for the standard prompts (else the first set), and
-    `on_prediction(frame, semantics, grid)` that set's (X,Y,Z) uint8 prediction. The unknown threshold
-    applies to the standard prompts only: it is calibrated on them, so the word variants (synonyms,
-    renamed) are scored closed-set, as a pure test of classification under new words. The
-    predictor's prompts and threshold are restored afterwards."""
+    mask_lidar (and 'points': point-level scores when `points`) and 'open_set': {auroc, fpr95,
+    novel_voxels, known_voxels} of the unknown score against this set's prompts, 'synonyms': ...,
+    'open_set': the standard prompts' open set (empty without them), 'frames_skipped', 'seconds'}
+    (+ 'homogenisation' when asked, 'point_protocol' with `points`). Frames without dense labels (and,
+    with `points`, without point labels) are skipped and counted. `on_frame(record)` receives each
+    evaluated frame's `frame_scores.frame_record` for the standard prompts (else the first set),
+    `on_prediction(frame, semantics, grid)` that set's (X,Y,Z) uint8 prediction, and
+    `on_scored(prompt_set, frame, scores, open_set)` every set's scores of every frame: its
+    PromptSetScores and (unknown scores, novel flags) of `open_set_scores`, or None without dense
+    labels. The unknown threshold applies to the standard prompts only: it is calibrated on them, so
+    the word variants (synonyms, renamed) are labelled closed-set, as a pure test of classification
+    under new words (their unknown scores do not depend on the threshold). The predictor's prompts and
+    threshold are restored afterwards."""
     start = time.perf_counter()
     original = (predictor.prompts, predictor.class_ids)
     inference = predictor.config.inference
     threshold = inference.unknown_threshold
     totals = {name: PromptSetScores(points) for name in prompt_sets}
     recorded = 'standard' if 'standard' in prompt_sets else next(iter(prompt_sets), None)
-    scores, novel = [], []
+    scores = {name: [] for name in prompt_sets}
+    novel = {name: [] for name in prompt_sets}
     skipped = 0
     meter = HomogenisationMeter() if homogenisation else None
     try:
@@ -64,20 +69,25 @@ def evaluate(predictor, frames, prompt_sets=('standard', 'synonyms', 'renamed'),
                     on_frame(frame_record(frame, semantics, here, name))
                 if name == recorded and on_prediction is not None:
                     on_prediction(frame, semantics, result.grid)
-                if name == 'standard' and frame.occupancy is not None:
-                    s, v = open_set_scores(result, frame.occupancy)
-                    scores.append(s)
-                    novel.append(v)
-                    if meter is not None:
+                open_set = None
+                if frame.occupancy is not None:
+                    open_set = open_set_scores(result, frame.occupancy)
+                    scores[name].append(open_set[0])
+                    novel[name].append(open_set[1])
+                    if name == 'standard' and meter is not None:
                         meter.add(result, frame.occupancy)
+                if on_scored is not None:
+                    on_scored(name, frame, here, open_set)
     finally:
         predictor.set_prompts(*original)
         inference.unknown_threshold = threshold
     report = {name: t.summary(list(OCC3D_CLASS_NAMES[:17])) for name, t in totals.items()}
+    for name in prompt_sets:
+        report[name]['open_set'] = open_set_summary(scores[name], novel[name])
     report['protocol'] = PROTOCOL
     if points:
         report['point_protocol'] = POINT_PROTOCOL
-    report['open_set'] = open_set_summary(scores, novel)
+    report['open_set'] = dict(report['standard']['open_set']) if 'standard' in report else open_set_summary([], [])
     if meter is not None:
         report['homogenisation'] = meter.summary()
     report['frames_skipped'] = skipped

@@ -4,13 +4,17 @@ here in numpy for one (X,Y,Z) uint8 grid at a time.
 
 The definition, in our words:
 
-* Query rays imitate a LiDAR sweep. From each origin (SparseOcc: the LiDAR positions of the frames
-  of the scene, expressed in the current ego frame, those within 39 m in x and y, at most 8 evenly
-  spread) rays leave in a fixed fan of directions: one every degree of azimuth, times a list of
+* Query rays imitate a LiDAR sweep. From each origin rays leave in a fixed fan of directions: one
+  every degree of azimuth, times a list of
   pitch angles. SparseOcc's pitches start with -(90 deg - atan(k)) for k = 1..10 (-45 deg,
   -26.6 deg, ... -5.7 deg: dense near the horizon, sparse towards the ground) and then keep the last
   spacing (about 0.63 deg) upwards until about +12 deg (0.21 rad, the top of the nuScenes LiDAR's
   field of view). `ray_directions` builds that fan (39 pitches x 360 azimuths = 14040 rays).
+* The origins (SparseOcc's loaders/ego_pose_dataset.py, `EgoPoseDataset`): the LiDAR positions of
+  every keyframe of the frame's scene, past and future, the frame's own included, expressed in the
+  frame's ego coordinates; those with |x| < 39 m and |y| < 39 m are kept (in time order), and when
+  more than 8 remain, 8 evenly spread ones are chosen, indices round(linspace(0, n - 1, 8)). The
+  rays of every origin are pooled with the frame's. `sequence_origins` does this selection.
 * Each ray is marched through the grid to the first occupied voxel (anything but free), separately
   in the ground truth and in the prediction; the hit gives a depth (distance from the origin) and
   a class (the voxel's id). A ray that leaves the grid without a hit has no class.
@@ -23,6 +27,12 @@ The definition, in our words:
   the right class at the wrong depth is both a false positive and a false negative.
 * RayIoU@t is the mean of IoU_c(t) over the classes 0-16 with G_c + P_c > 0 (SparseOcc's nanmean:
   a class seen only in the prediction counts, with IoU 0); RayIoU is the mean of the three.
+
+Where the scene's poses come from (loc-eval): nuScenes and the lidarseg sequence, every keyframe of
+the scene, as SparseOcc; the synthetic world, the poses of its sequence's frames 0 ..
+max(frames, 40) - 1 (a town is built for at least 40 frames, 20 s like a nuScenes scene), computed
+from the town's motion without rendering them. A frame of a scene without known poses falls back to
+its own LiDAR origin.
 
 Our adaptations: the march is an exact voxel traversal (Amanatides-Woo DDA) rather than SparseOcc's
 CUDA renderer, the depth is the distance at which the ray enters the hit voxel (the origin's own
@@ -198,6 +208,25 @@ def _none(value) -> float | None:
 
 def _nanmean(row) -> float | None:
     return None if np.isnan(row).all() else float(np.nanmean(row))
+
+
+SEQUENCE_ORIGIN_REACH = 39.0  # metres, |x| and |y| in the frame's ego coordinates (SparseOcc)
+SEQUENCE_ORIGIN_COUNT = 8
+
+
+def sequence_origins(ego_to_world, lidar_to_worlds, reach: float = SEQUENCE_ORIGIN_REACH,
+                     count: int = SEQUENCE_ORIGIN_COUNT) -> np.ndarray:
+    """SparseOcc's ray origins for one frame: `ego_to_world` (4,4) the frame's ego pose, `lidar_to_worlds`
+    (T,4,4) the LiDAR poses of every keyframe of its scene in time order (its own included). -> (K,3)
+    float64 LiDAR positions in the frame's ego coordinates with |x| < reach and |y| < reach, in time
+    order, thinned to `count` evenly spread ones (indices round(linspace(0, n - 1, count))) when more."""
+    poses = np.asarray(lidar_to_worlds, dtype=np.float64).reshape(-1, 4, 4)
+    world_to_ego = np.linalg.inv(np.asarray(ego_to_world, dtype=np.float64))
+    origins = poses[:, :3, 3] @ world_to_ego[:3, :3].T + world_to_ego[:3, 3]
+    origins = origins[(np.abs(origins[:, 0]) < reach) & (np.abs(origins[:, 1]) < reach)]
+    if len(origins) > count:
+        origins = origins[np.round(np.linspace(0, len(origins) - 1, count)).astype(np.int64)]
+    return origins
 
 
 def lidar_origin(frame) -> np.ndarray:

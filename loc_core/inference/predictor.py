@@ -22,6 +22,7 @@ from loc_core.inference.result import FREE_LABEL, UNKNOWN_LABEL, OccupancyResult
 from loc_core.models.checkpoint import DEMO_CHECKPOINT, load_checkpoint, resolve_shipped
 from loc_core.models.factory import create_model
 from loc_core.models.inputs import frame_to_input
+from loc_core.models.precision import forward_precision, to_float32
 from loc_core.text.factory import create_text_encoder
 
 log = logging.getLogger(__name__)
@@ -43,13 +44,21 @@ class LocPredictor:
     its tuned thresholds); the network, its grid and its text space always come from the checkpoint
     (argument, else `config.inference.checkpoint`, else the shipped demo checkpoint; 'demo' and 'real'
     name the shipped ones). With no checkpoint at all, or checkpoint 'none', the network is randomly initialised (its grid,
-    architecture and text encoder from `config`) and `trained` is False."""
+    architecture and text encoder from `config`) and `trained` is False.
+
+    The network, its projection tables and the prompt embeddings live on `config.inference.device`
+    (without a config: the CPU, whatever device the checkpoint was trained on); the network forward
+    runs at `config.inference.precision` (read on every predict) and everything after it (occupancy
+    threshold, prompt similarities) in float32; results come back as numpy arrays."""
 
     def __init__(self, config: LocConfig | None = None, checkpoint=None, text_encoder=None):
         own_config = config is None
         self.config = (config or LocConfig()).validate()
         self.device = torch.device(self.config.inference.device)
-        tune_cpu_runtime(self.config.inference.num_threads)  # before any op starts a thread pool
+        if self.device.type == 'cuda' and not torch.cuda.is_available():
+            raise ValueError(f'inference.device {self.config.inference.device!r}: CUDA is not available '
+                             f'(torch {torch.__version__})')
+        tune_cpu_runtime(self.config.inference.num_threads, self.device)  # before any op starts a thread pool
         path = resolve_shipped(checkpoint or self.config.inference.checkpoint) or \
             (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
         if str(path) == NO_CHECKPOINT:
@@ -59,13 +68,14 @@ class LocPredictor:
             loaded = load_checkpoint(path, device=str(self.device))
             self.model, self.trained, self.checkpoint_path = loaded.model, True, Path(path)
             if own_config:  # no config given: the checkpoint's own settings, tuned thresholds included
-                self.config = loaded.config
+                self.config = replace(loaded.config, inference=replace(loaded.config.inference,
+                                                                       device=str(self.device)))
             elif loaded.config.text != self.config.text:
                 log.info('using the text encoder the checkpoint was trained with: %s', loaded.config.text)
             self.config = replace(self.config, grid=loaded.config.grid, text=loaded.config.text,
                                   model=loaded.config.model)
         self.text_encoder = text_encoder or create_text_encoder(self.config.text, device=str(self.device))
-        tune_cpu_runtime(self.config.inference.num_threads)  # again: the text encoder loads more BLAS
+        tune_cpu_runtime(self.config.inference.num_threads, self.device)  # again: the text encoder loads more BLAS
         if self.model is None:
             log.warning('LocPredictor: no checkpoint, the network has RANDOM weights (untrained)')
             self.model = create_model(self.config.model, self.config.grid.to_grid(), self.text_encoder.dim)
@@ -115,17 +125,20 @@ class LocPredictor:
         start = time.perf_counter()
         sample = frame_to_input(frame, self.model.image_size, self.device)
         timings['prepare'] = _ms(start)
+        inference = self.config.inference
         start = time.perf_counter()
-        encoded = self.model.encode([sample])
+        with forward_precision(self.device, inference.precision):
+            encoded = self.model.encode([sample])
+        if inference.precision != 'fp32':
+            encoded = to_float32(encoded)  # thresholds and similarities in float32
         logits = encoded.occupancy_logits[0]
-        threshold = float(np.log(self.config.inference.occupancy_threshold
-                                 / (1 - self.config.inference.occupancy_threshold)))
-        occupied = torch.nonzero(logits >= threshold)
+        threshold = float(np.log(inference.occupancy_threshold / (1 - inference.occupancy_threshold)))
+        occupied = torch.nonzero(logits >= threshold)  # waits for the device
         timings['network'] = _ms(start)
         start = time.perf_counter()
-        inference = self.config.inference
         best, best_index, coefficients = self.model.classify_voxels(
             encoded, occupied, prompt_set.operator, with_features, inference.unknown_temperature)
+        self._synchronize()
         timings['language'] = _ms(start)
         start = time.perf_counter()
         result = self._assemble(frame, logits, occupied, best, best_index, coefficients, prompt_set)
@@ -133,9 +146,15 @@ class LocPredictor:
         result.timings_ms = timings
         return result
 
+    def _synchronize(self) -> None:
+        """Wait for the device's queued work (stage timings on a GPU); nothing on the CPU."""
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize(self.device)
+
     def _assemble(self, frame, logits, occupied, best, best_index, coefficients, prompt_set) -> OccupancyResult:
-        labels = torch.full(logits.shape, FREE_LABEL, dtype=torch.uint8)
-        scores = torch.zeros(logits.shape, dtype=torch.float32)
+        # built on the network's device, copied to the host once each
+        labels = torch.full(logits.shape, FREE_LABEL, dtype=torch.uint8, device=logits.device)
+        scores = torch.zeros(logits.shape, dtype=torch.float32, device=logits.device)
         unknown = best < self.config.inference.unknown_threshold
         i, j, k = occupied.unbind(1)
         labels[i, j, k] = torch.where(unknown, UNKNOWN_LABEL, best_index).to(torch.uint8)

@@ -12,7 +12,7 @@ def occupied_class_weights(class_targets: torch.Tensor, max_weight: float = 10.0
     """(X,Y,Z) int64 class of every occupied voxel (< 0 elsewhere) -> (X,Y,Z) float32 weights:
     sqrt(median class count / count of the voxel's class), clipped to [1, max_weight], for occupied
     voxels of the frame; 1 elsewhere. Classes at or above the median count keep weight 1."""
-    weights = torch.ones(class_targets.shape, dtype=torch.float32)
+    weights = torch.ones(class_targets.shape, dtype=torch.float32, device=class_targets.device)
     labelled = class_targets >= 0
     if not labelled.any():
         return weights

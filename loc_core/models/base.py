@@ -71,7 +71,7 @@ class LocNetwork(nn.Module):
         """(M,3) voxel indices and their (M,) flat indices -> (M,) feature-map indices: from the
         per-calibration table for a fixed rig, projected directly for a rig seen once."""
         rig = sample.rig
-        if self.projections.has(rig, 'voxels', self.feature_hw) or self.projections.is_static(rig):
+        if self.projections.has(rig, 'voxels', self.feature_hw, voxel_index.device) or self.projections.is_static(rig):
             return self.voxel_camera_index(sample)[flat]
         centres = torch.as_tensor(self.grid.lower, dtype=torch.float32, device=voxel_index.device) + \
             (voxel_index.float() + 0.5) * self.grid.voxel_size

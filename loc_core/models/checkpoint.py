@@ -79,7 +79,9 @@ def read_metadata(path) -> dict:
 
 
 def load_checkpoint(path, device: str = 'cpu', expect_text_identity: str | None = None) -> Checkpoint:
-    """Rebuild the network from the checkpoint's own config and load its weights."""
+    """Rebuild the network from the checkpoint's own config and load its weights onto `device`
+    (whatever device the checkpoint was saved from: tensors are read to the host, where the new
+    network is built, and the loaded network is moved once)."""
     from safetensors.torch import load_file
 
     metadata = read_metadata(path)
@@ -93,7 +95,7 @@ def load_checkpoint(path, device: str = 'cpu', expect_text_identity: str | None 
         raise CheckpointError(f'checkpoint {path} was trained with text encoder {metadata["text_identity"]!r}, '
                               f'not {expect_text_identity!r}')
     try:
-        state = load_file(str(path), device=device)
+        state = load_file(str(path), device='cpu')  # the map location: the network is still on the host
     except Exception as exc:
         raise CheckpointError(f'checkpoint {path}: cannot read tensors: {exc}') from exc
     load_state(model, state, path)

@@ -53,8 +53,9 @@ class LanguageHead(nn.Module):
         return self.mlp(summed)
 
     def features(self, hidden):
-        """(M,L) -> (M,D) float32 L2-normalised language features."""
-        return F.normalize(self.projection(hidden), dim=-1)
+        """(M,L) -> (M,D) float32 L2-normalised language features (normalised in float32 also
+        under a bfloat16 autocast forward)."""
+        return F.normalize(self.projection(hidden).float(), dim=-1)
 
     def prompt_operator(self, text):
         """(P,D) unit text embeddings -> ((P,L) W^T t, (L,L) W^T W), reused for every voxel."""

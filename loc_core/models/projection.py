@@ -29,10 +29,16 @@ def feature_indices(points_ego, rig: CameraRig, feature_hw: tuple) -> torch.Tens
     """(N,3) points (numpy or torch), ego frame, metres -> (N,) int64 flat indices (same device as
     torch points) into a stacked (C,h,w) feature map (camera-major), -1 where no camera sees the
     point. A point seen by several cameras takes the camera in whose image it lies closest to the
-    centre (L1 distance in image fractions; ties go to the lower camera index)."""
+    centre (L1 distance in image fractions; ties go to the lower camera index). Always float32,
+    also inside a bfloat16 autocast forward (bf16 rounds a coordinate 50 m out to 0.25 m)."""
     points = torch.as_tensor(points_ego, dtype=torch.float32).reshape(-1, 3)
     if rig.num_cameras == 0 or len(points) == 0:
         return torch.full((len(points),), -1, dtype=torch.int64, device=points.device)
+    with torch.autocast(device_type=points.device.type, enabled=False):
+        return _feature_indices(points, rig, feature_hw)
+
+
+def _feature_indices(points: torch.Tensor, rig: CameraRig, feature_hw: tuple) -> torch.Tensor:
     h, w = feature_hw
     matrices = centred_projection_matrices(rig, points.device)  # (C,3,4)
     projected = torch.addmm(matrices[:, :, 3].reshape(-1, 1), matrices[:, :, :3].reshape(-1, 3), points.T)
@@ -72,9 +78,12 @@ def gather_features(feature_maps: torch.Tensor, index: torch.Tensor) -> torch.Te
 
 
 class ProjectionCache:
-    """LRU cache of `feature_indices` results, keyed by (rig, points name, feature size). Only a rig
-    unchanged over consecutive frames is cached: a fixed rig (a robot, the synthetic world) is worth
-    a full precomputation, a per-frame motion-compensated rig (nuScenes) is projected afresh."""
+    """LRU cache of `feature_indices` results, keyed by (rig, points name, feature size, device):
+    a table lives on the device of the tensors it indexes (the cache is no module buffer, so
+    `model.to(device)` does not move it; a model moved to another device builds its tables there).
+    Only a rig unchanged over consecutive frames is cached: a fixed rig (a robot, the synthetic
+    world) is worth a full precomputation, a per-frame motion-compensated rig (nuScenes) is
+    projected afresh."""
 
     def __init__(self, capacity: int = 8):
         self.capacity = capacity
@@ -92,12 +101,16 @@ class ProjectionCache:
         """True when `rig` is the rig of the last two frames observed."""
         return rig.key() == self._last_key and self._run_length >= 2
 
-    def has(self, rig: CameraRig, name: str, feature_hw: tuple) -> bool:
-        return (rig.key(), name, tuple(feature_hw)) in self._items
+    @staticmethod
+    def _key(rig: CameraRig, name: str, feature_hw: tuple, device) -> tuple:
+        return rig.key(), name, tuple(feature_hw), _device_key(device)
+
+    def has(self, rig: CameraRig, name: str, feature_hw: tuple, device='cpu') -> bool:
+        return self._key(rig, name, feature_hw, device) in self._items
 
     def get(self, rig: CameraRig, name: str, points_fn, feature_hw: tuple, device='cpu') -> torch.Tensor:
-        """(N,) int64 feature indices of the points `points_fn()` ((N,3) ego frame, metres)."""
-        key = (rig.key(), name, tuple(feature_hw))
+        """(N,) int64 feature indices, on `device`, of the points `points_fn()` ((N,3) ego frame, metres)."""
+        key = self._key(rig, name, feature_hw, device)
         if key in self._items:
             self._items.move_to_end(key)
             return self._items[key]
@@ -108,3 +121,15 @@ class ProjectionCache:
             if len(self._items) > self.capacity:
                 self._items.popitem(last=False)
         return index
+
+    def tensors(self) -> list:
+        """The cached index tables (e.g. to check which device they live on)."""
+        return list(self._items.values())
+
+
+def _device_key(device) -> str:
+    """'cuda' and 'cuda:0' name the same tables when device 0 is the current one."""
+    device = torch.device(device)
+    if device.type == 'cuda' and device.index is None:
+        device = torch.device('cuda', torch.cuda.current_device())
+    return str(device)

@@ -68,6 +68,13 @@ class Asset:
 
 def parts_extent(parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(P,8) part rows -> tight (lower (3,), upper (3,)) bounds in their frame."""
+    lower, upper = part_bounds(parts)
+    return lower.min(axis=0), upper.max(axis=0)
+
+
+def part_bounds(parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(P,8) part rows -> each part's tight axis-aligned bounds in their frame, (lower (P,3), upper (P,3))."""
+    parts = np.asarray(parts, dtype=np.float64).reshape(-1, 8)
     kind, centre, size, yaw = parts[:, 0], parts[:, 1:4], parts[:, 4:7], parts[:, 7]
     c, s = np.abs(np.cos(yaw)), np.abs(np.sin(yaw))
     half = size / 2
@@ -76,7 +83,7 @@ def parts_extent(parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                        half[:, [0, 0]])
     half_z = np.where(kind == SPHERE, half[:, 0], half[:, 2])
     half3 = np.concatenate([half_xy, half_z[:, None]], axis=1)
-    return (centre - half3).min(axis=0), (centre + half3).max(axis=0)
+    return centre - half3, centre + half3
 
 
 def _box(cx, cy, cz, sx, sy, sz, yaw=0.0, mat=BODY):
@@ -210,6 +217,78 @@ def _bench(rng):
             _box(0.4 * length, 0, 0.21, 0.08, 0.45, 0.42), _box(-0.4 * length, 0, 0.21, 0.08, 0.45, 0.42)]
 
 
+# the novel kinds added with `novel_extra_count` (see loc_core.sim.novel): 0.3 m to 3 m, at most
+# 1.2 m wide (y) so that they fit between the kerb and the sidewalk's walking lanes
+def _wheelbarrow(rng):
+    length = rng.uniform(1.3, 1.5)
+    return [_box(0.05 * length, 0, 0.55, 0.55 * length, 0.6, 0.3), _box(0.4 * length, 0, 0.2, 0.4, 0.1, 0.4, mat=DARK),
+            _box(-0.35 * length, 0.25, 0.6, 0.3 * length, 0.04, 0.04, mat=METAL),
+            _box(-0.35 * length, -0.25, 0.6, 0.3 * length, 0.04, 0.04, mat=METAL),
+            _box(-0.15 * length, 0.2, 0.2, 0.04, 0.04, 0.4, mat=METAL),
+            _box(-0.15 * length, -0.2, 0.2, 0.04, 0.04, 0.4, mat=METAL)]
+
+
+def _mailbox(rng):
+    height = rng.uniform(1.0, 1.2)
+    return [_cyl(0, 0, 0, 0.1, height, mat=METAL), _box(0, 0, height + 0.17, 0.5, 0.3, 0.34)]
+
+
+def _statue(rng):
+    plinth, figure = rng.uniform(0.8, 1.1), rng.uniform(1.4, 1.8)
+    return [_box(0, 0, plinth / 2, plinth, plinth, plinth, mat=LIGHT),
+            _box(0, 0, plinth + 0.3, 0.3, 0.35, 0.6),
+            _box(0, 0, plinth + 0.6 + (figure - 0.9) / 2, 0.35, 0.5, figure - 0.9),
+            _sphere(0, 0, plinth + figure - 0.14, 0.3)]
+
+
+def _vending_machine(rng):
+    height = rng.uniform(1.75, 1.95)
+    return [_box(0, 0, height / 2, 0.9, 0.75, height), _box(0, 0.38, height * 0.6, 0.7, 0.02, height * 0.5, mat=LIGHT)]
+
+
+def _kick_scooter(rng):
+    length = rng.uniform(0.9, 1.1)
+    return [_box(0, 0, 0.12, 0.7 * length, 0.15, 0.06),
+            *[_box(ax * length, 0, 0.1, 0.2, 0.04, 0.2, mat=DARK) for ax in (0.42, -0.42)],
+            _box(0.42 * length, 0, 0.6, 0.05, 0.05, 0.9, mat=METAL), _box(0.42 * length, 0, 1.05, 0.05, 0.45, 0.04)]
+
+
+def _hay_bale(rng):
+    return [_cyl(0, 0, 0, rng.uniform(1.0, 1.2), rng.uniform(1.0, 1.2))]
+
+
+def _portable_toilet(rng):
+    height = rng.uniform(2.1, 2.3)
+    return [_box(0, 0, height / 2, 1.05, 1.05, height), _box(0, 0, height + 0.04, 1.15, 1.15, 0.08, mat=LIGHT)]
+
+
+def _sofa(rng):
+    length = rng.uniform(1.8, 2.2)
+    return [_box(0, 0, 0.22, length, 0.85, 0.44), _box(0, -0.32, 0.7, length, 0.2, 0.5),
+            _box(0.45 * length, 0.08, 0.55, 0.1 * length, 0.7, 0.2),
+            _box(-0.45 * length, 0.08, 0.55, 0.1 * length, 0.7, 0.2)]
+
+
+def _playground_slide(rng):
+    top = rng.uniform(1.4, 1.7)
+    parts = [_box(-1.2, 0, top, 0.6, 0.6, 0.06, mat=METAL)]
+    parts += [_cyl(-1.2 + dx, dy, 0, 0.06, top + 0.9, mat=METAL) for dx in (-0.27, 0.27) for dy in (-0.27, 0.27)]
+    for k in range(5):  # the chute, as a staircase of thin boxes descending towards +x
+        z = top * (1 - (k + 0.5) / 5)
+        parts.append(_box(-0.65 + 0.45 * k, 0, z, 0.45, 0.5, 0.12))
+    return parts
+
+
+def _horse(rng):
+    scale = rng.uniform(0.9, 1.05)
+    parts = [_box(0, 0, 1.25 * scale, 1.5 * scale, 0.5 * scale, 0.6 * scale),
+             _box(0.85 * scale, 0, 1.65 * scale, 0.3 * scale, 0.25 * scale, 0.6 * scale),
+             _box(1.05 * scale, 0, 1.9 * scale, 0.55 * scale, 0.22 * scale, 0.25 * scale)]
+    parts += [_box(dx * scale, dy * scale, 0.475 * scale, 0.12 * scale, 0.12 * scale, 0.95 * scale, mat=DARK)
+              for dx in (-0.6, 0.6) for dy in (-0.17, 0.17)]
+    return parts
+
+
 # -- stuff: manmade structures and vegetation ---------------------------------------------------
 def building_parts(length, width, height, rng):
     """A building footprint `length` x `width` m, `height` m tall, with a smaller roof box."""
@@ -264,6 +343,9 @@ BUILDERS = {
     'construction_vehicle': _construction_vehicle, 'motorcycle': _motorcycle, 'bicycle': _bicycle,
     'pedestrian': _pedestrian, 'barrier': _barrier, 'traffic_cone': _traffic_cone, 'clutter': _clutter,
     'stroller': _stroller, 'shopping_cart': _shopping_cart, 'dog': _dog, 'tyre': _tyre, 'bench': _bench,
+    'wheelbarrow': _wheelbarrow, 'mailbox': _mailbox, 'statue': _statue, 'vending_machine': _vending_machine,
+    'kick_scooter': _kick_scooter, 'hay_bale': _hay_bale, 'portable_toilet': _portable_toilet, 'sofa': _sofa,
+    'playground_slide': _playground_slide, 'horse': _horse,
     'pole': _pole, 'street_lamp': _street_lamp, 'sign': _sign, 'tree': _tree, 'bush': _bush,
 }
 RIDEABLE = ('motorcycle', 'bicycle')

@@ -98,8 +98,12 @@ class SimConfig:
     """The synthetic world. `frame_interval_s` between frames (0.5 s = nuScenes keyframes);
     `ego_speed_range` (min, max) m/s; densities scale how many agents/props the town gets
     (1 = default); `novel_probability` is the chance that a scene holds novel objects, and then
-    `novel_count` of them drawn from `novel_objects` (asset names of `loc_core.sim.novel`);
-    `disabled_classes` Occ3D object class names the town leaves out."""
+    `novel_count` of them drawn from the first five kinds (`SCENE_NOVEL_ASSETS`) among
+    `novel_objects` (asset names of `loc_core.sim.novel`); `novel_extra_count` more novel objects of
+    any kind in `novel_objects` stand in every scene, drawn from their own random stream so that
+    the rest of the town is the same as without them (0 by default: towns, and so training data,
+    stay as they were; `presets/open_set.yaml` sets 12); `disabled_classes` Occ3D object class
+    names the town leaves out."""
 
     frame_interval_s: float = 0.5
     ego_speed_range: tuple = (4.0, 9.0)
@@ -110,6 +114,7 @@ class SimConfig:
     novel_probability: float = 0.5
     novel_count: int = 4
     novel_objects: tuple = tuple(NOVEL_ASSETS)
+    novel_extra_count: int = 0
     disabled_classes: tuple = ()
     lidar: LidarConfig = field(default_factory=LidarConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
@@ -130,6 +135,9 @@ class SimConfig:
             raise ValueError(f'novel_probability must be in [0, 1], got {self.novel_probability}')
         if self.novel_count < 0:
             raise ValueError(f'novel_count must be non-negative, got {self.novel_count}')
+        if isinstance(self.novel_extra_count, bool) or not isinstance(self.novel_extra_count, int) \
+                or self.novel_extra_count < 0:
+            raise ValueError(f'novel_extra_count must be a non-negative integer, got {self.novel_extra_count!r}')
         unknown = [n for n in self.novel_objects if n not in NOVEL_ASSETS]
         if unknown:
             raise ValueError(f'unknown novel object names {unknown}; known: {sorted(NOVEL_ASSETS)}')

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from loc_core.sim.assets import part_bounds
 from loc_core.sim.ground import SIDEWALK_HEIGHT
+from loc_core.sim.novel import NOVEL_STREAM_KEY, SCENE_NOVEL_ASSETS
 from loc_core.sim.town import LANE_WIDTH, Layout, place
 
 MOVING_KINDS = ('car', 'truck', 'bus', 'motorcycle', 'bicycle')
@@ -15,6 +17,11 @@ FURNITURE_KINDS = ('tree', 'street_lamp', 'sign', 'pole', 'clutter', 'bicycle', 
 FURNITURE_WEIGHTS = (0.3, 0.14, 0.1, 0.05, 0.1, 0.11, 0.2)
 KERB_OFFSET = 0.55  # furniture line, metres from the kerb into the sidewalk
 NOVEL_FRAMES = 20  # novel objects stand where the ego passes during the first 20 frames
+# extra novel objects (`novel_extra_count`) stand in this band, metres from the kerb into the
+# sidewalk: clear of the road and of the walking lanes (the first is 1.6 m in, people ~0.25 m wide)
+EXTRA_BAND = (0.15, 1.3)
+EXTRA_REACH = 30.0  # ... along x in [-30, seen span + 30] m: where the ego sees them early on
+EXTRA_CLEARANCE = 0.1  # metres between an extra object's parts and any other part
 
 
 def populate_streets(rng, layout: Layout, config, ego_start, ego_speed, route_length, has_novel) -> list:
@@ -39,8 +46,9 @@ def _segments(layout: Layout, sign: int, pad: float = 2.0):
 
 def _novel_objects(rng, layout, config, seen_span, reserved) -> list:
     """Novel objects on the sidewalks' furniture line, along the first `seen_span` metres of the
-    route (and a little beyond), where the ego sees them."""
+    route (and a little beyond), where the ego sees them; kinds from SCENE_NOVEL_ASSETS only."""
     out = []
+    kinds = [n for n in config.novel_objects if n in SCENE_NOVEL_ASSETS]
     for _ in range(config.novel_count):
         sign = int(rng.choice([1, -1]))
         spans = [(max(a, -5.0), min(b, seen_span + 25.0)) for a, b in _segments(layout, sign)]
@@ -53,9 +61,75 @@ def _novel_objects(rng, layout, config, seen_span, reserved) -> list:
             continue
         reserved[sign].append(x)
         edge, _ = layout.side(sign)
-        name = str(rng.choice(list(config.novel_objects)))
+        name = str(rng.choice(kinds))
         out.append(place(rng, name, x, sign * (edge + KERB_OFFSET), float(rng.choice([0.0, np.pi])), z=SIDEWALK_HEIGHT))
     return out
+
+
+def extra_novel_objects(seed: int, layout, config, objects, ego_speed, route_length) -> list:
+    """`config.novel_extra_count` novel objects of kinds drawn uniformly from `config.novel_objects`,
+    on the main sidewalks inside EXTRA_BAND from the kerb, along x in [-EXTRA_REACH, seen span +
+    EXTRA_REACH] (the seen span as for the scene's novel objects). They come from their own random
+    stream, `default_rng(SeedSequence(seed, spawn_key=(NOVEL_STREAM_KEY,)))`, and are placed after
+    everything else, so the rest of the town is the same with or without them. A draw that would not
+    fit the band or would come within EXTRA_CLEARANCE of another object's parts (at t = 0; nothing
+    moves through the band) is skipped; at most 8 draws per object are made."""
+    count, kinds = config.novel_extra_count, list(config.novel_objects)
+    if count <= 0 or not kinds:
+        return []
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(NOVEL_STREAM_KEY,)))
+    seen_span = min(route_length, ego_speed * config.frame_interval_s * (NOVEL_FRAMES - 1))
+    lower, upper = _town_part_bounds([o for o in objects if o.paint])
+    out = []
+    for _ in range(8 * count):
+        if len(out) == count:
+            break
+        sign = int(rng.choice([1, -1]))
+        name = str(rng.choice(kinds))
+        yaw = float(rng.choice([0.0, np.pi]))
+        obj = place(rng, name, 0.0, 0.0, yaw, z=SIDEWALK_HEIGHT)
+        lo, hi = _town_part_bounds([obj])
+        lo, hi = lo.min(axis=0), hi.max(axis=0)
+        width = hi[1] - lo[1]
+        near = max(EXTRA_BAND[0], KERB_OFFSET - width / 2)  # the furniture line when narrow enough
+        spans = [(max(a, -EXTRA_REACH) - lo[0], min(b, seen_span + EXTRA_REACH) - hi[0])
+                 for a, b in _segments(layout, sign)]
+        spans = [(a, b) for a, b in spans if b - a > 0.5]
+        if near + width > EXTRA_BAND[1] or not spans:
+            continue
+        a, b = spans[int(rng.integers(len(spans)))]
+        edge, _ = layout.side(sign)
+        obj.x = float(rng.uniform(a, b))
+        # the side nearest the road `near` metres from the kerb
+        obj.y = float(sign * (edge + near) - (lo[1] if sign > 0 else hi[1]))
+        new_lo, new_hi = _town_part_bounds([obj])
+        if len(lower) and _overlaps(new_lo, new_hi, lower, upper, EXTRA_CLEARANCE):
+            continue
+        out.append(obj)
+        lower, upper = np.vstack([lower, new_lo]), np.vstack([upper, new_hi])
+    return out
+
+
+def _town_part_bounds(objects) -> tuple[np.ndarray, np.ndarray]:
+    """Axis-aligned bounds (lower (P,3), upper (P,3)) of every part of `objects` at t = 0, town frame."""
+    if not objects:
+        return np.zeros((0, 3)), np.zeros((0, 3))
+    rows = []
+    for o in objects:
+        parts = o.asset.parts.copy()
+        c, s = np.cos(o.yaw), np.sin(o.yaw)
+        x, y = parts[:, 1].copy(), parts[:, 2].copy()
+        parts[:, 1], parts[:, 2] = o.x + c * x - s * y, o.y + s * x + c * y
+        parts[:, 3] += o.z
+        parts[:, 7] += o.yaw
+        rows.append(parts)
+    return part_bounds(np.concatenate(rows))
+
+
+def _overlaps(new_lo, new_hi, lower, upper, clearance) -> bool:
+    """Whether any box (new_lo[i], new_hi[i]) comes within `clearance` of any (lower[j], upper[j])."""
+    apart = (new_lo[:, None] - clearance >= upper[None]) | (new_hi[:, None] + clearance <= lower[None])
+    return bool((~apart.any(axis=2)).any())
 
 
 def _furniture(rng, layout, config, reserved) -> list:

@@ -15,6 +15,7 @@ from loc_core.geometry.transforms import yaw_transform
 from loc_core.sim.assets import Asset, make_asset
 from loc_core.sim.config import SimConfig
 from loc_core.sim.ground import DRIVEABLE, SIDEWALK, SIDEWALK_HEIGHT, GroundMap
+from loc_core.sim.novel import SCENE_NOVEL_ASSETS
 
 LANE_WIDTH = 3.5
 MARGIN = 75.0  # town extent beyond the ego route and to each side, metres
@@ -170,7 +171,7 @@ def build_town(seed: int, num_frames: int, config: SimConfig) -> Town:
     """The whole town for `seed`, covering the ego route of max(num_frames, TOWN_MIN_FRAMES)
     frames with margins."""
     from loc_core.sim.blocks import populate_blocks
-    from loc_core.sim.streets import populate_streets
+    from loc_core.sim.streets import extra_novel_objects, populate_streets
 
     rng = np.random.default_rng(seed)
     ego_speed = float(rng.uniform(*config.ego_speed_range))
@@ -180,13 +181,17 @@ def build_town(seed: int, num_frames: int, config: SimConfig) -> Town:
     objects = paint_streets(layout, ground)
     ego_start = (0.0, -(layout.lanes - 0.5) * LANE_WIDTH)
     objects += populate_blocks(rng, layout, ground, config, route_length)
-    has_novel = bool(config.novel_objects) and config.novel_count > 0 and rng.random() < config.novel_probability
+    scene_kinds = [n for n in config.novel_objects if n in SCENE_NOVEL_ASSETS]
+    has_novel = bool(scene_kinds) and config.novel_count > 0 and rng.random() < config.novel_probability
     objects += populate_streets(rng, layout, config, ego_start, ego_speed, route_length, has_novel)
     disabled = set(config.disabled_classes)
     if disabled:
         from loc_core.data.vocabulary import OCC3D_CLASS_NAMES
         objects = [o for o in objects if not (o.asset.is_thing and o.asset.novel_id == 0
                                               and OCC3D_CLASS_NAMES[o.asset.class_id] in disabled)]
+    extra = extra_novel_objects(seed, layout, config, objects, ego_speed, route_length)  # own random stream
+    objects += extra
+    has_novel = has_novel or bool(extra)
     town = Town(seed, layout, ground, objects, ego_start, ego_speed, random_town_to_world(rng),
                 sun_direction(rng), has_novel)
     town.ego_wobble = ego_wobble(rng, ego_speed)

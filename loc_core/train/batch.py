@@ -14,6 +14,7 @@ from loc_core.train.augment import AugmentSettings, augment_sample
 from loc_core.train.samples import IGNORE, TrainingSample
 
 STUFF_SET = -2  # class target of a voxel known only to be one of the stuff classes (partial label)
+OUTLIER = -3  # class target of a voxel of an object no prompt names (outlier exposure)
 AUGMENT_STREAM = 1  # augmentation draws from its own generator: turning it on leaves voxel sampling as it was
 
 
@@ -28,6 +29,15 @@ class FrameTargets:
     voxels: torch.Tensor
     classes: torch.Tensor
     occupied_weight: torch.Tensor | None = None
+
+    def to(self, device) -> 'FrameTargets':
+        """These targets on `device` (self when they are there already)."""
+        device = torch.device(device)
+        if self.voxels.device == device:
+            return self
+        weight = None if self.occupied_weight is None else self.occupied_weight.to(device)
+        return FrameTargets(self.occupied.to(device), self.known.to(device), self.voxels.to(device),
+                            self.classes.to(device), weight)
 
 
 def sample_generator(seed: int, step: int, position: int, stream: int = 0) -> np.random.Generator:
@@ -51,9 +61,11 @@ def sample_voxels(targets: np.ndarray, count: int, rng: np.random.Generator) -> 
 
 
 def build_targets(sample: TrainingSample, voxels_per_frame: int, rng: np.random.Generator,
-                  use_classes: bool = True, geometry_class_balance: bool = False) -> FrameTargets:
+                  use_classes: bool = True, geometry_class_balance: bool = False,
+                  outliers: bool = False) -> FrameTargets:
     """Without `use_classes` (self-supervised) voxels are drawn uniformly and `classes` are all 0;
-    `geometry_class_balance` adds per-class occupied-voxel weights for the geometry loss."""
+    `geometry_class_balance` adds per-class occupied-voxel weights for the geometry loss; `outliers`
+    adds the sample's occupied novel-object voxels (as many as one labelled class gets) as OUTLIER."""
     targets = sample.class_targets()
     weight = occupied_class_weights(torch.from_numpy(targets)) if geometry_class_balance else None
     if not use_classes:
@@ -67,19 +79,27 @@ def build_targets(sample: TrainingSample, voxels_per_frame: int, rng: np.random.
             picked = stuff[np.sort(rng.choice(len(stuff), size=count, replace=False))]
             voxels = np.concatenate([voxels, picked.astype(np.int64)])
             classes = np.concatenate([classes, np.full(count, STUFF_SET, np.int64)])
+    if use_classes and outliers:
+        novel = np.argwhere(sample.novel & sample.occupied())
+        if len(novel):
+            count = min(len(novel), max(1, voxels_per_frame // max(1, len(np.unique(classes)) + 1)))
+            picked = novel[np.sort(rng.choice(len(novel), size=count, replace=False))]
+            voxels = np.concatenate([voxels, picked.astype(np.int64)])
+            classes = np.concatenate([classes, np.full(count, OUTLIER, np.int64)])
     return FrameTargets(torch.from_numpy(sample.occupied()), torch.from_numpy(sample.known & ~sample.novel),
                         torch.from_numpy(voxels), torch.from_numpy(classes), weight)
 
 
 def build_batch(samples: list[TrainingSample], positions: list[int], seed: int, step: int,
                 voxels_per_frame: int, use_classes: bool = True, geometry_class_balance: bool = False,
-                augment: AugmentSettings | None = None):
-    """-> (list[ModelInput], list[FrameTargets]) for the samples at these global batch positions,
-    each augmented first when `augment` is active."""
+                augment: AugmentSettings | None = None, device='cpu', outliers: bool = False):
+    """-> (list[ModelInput], list[FrameTargets]) on `device` for the samples at these global batch
+    positions, each augmented first when `augment` is active (sampling and augmentation run on the
+    host, in numpy: the voxels drawn do not depend on the device)."""
     if augment is not None and augment.active:
         samples = [augment_sample(s, augment, sample_generator(seed, step, p, AUGMENT_STREAM))
                    for s, p in zip(samples, positions)]
-    inputs = [make_input(s.points, s.images, s.rig) for s in samples]
+    inputs = [make_input(s.points, s.images, s.rig, device) for s in samples]
     targets = [build_targets(s, voxels_per_frame, sample_generator(seed, step, p), use_classes,
-                             geometry_class_balance) for s, p in zip(samples, positions)]
+                             geometry_class_balance, outliers).to(device) for s, p in zip(samples, positions)]
     return inputs, targets

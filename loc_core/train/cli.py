@@ -6,7 +6,8 @@
 
 Frames are first cached as training samples (`--cache`, reused when already filled); `--resume`
 continues from `<out>/last.safetensors`; `--init` starts from another checkpoint's weights;
-`--export` copies the final weights to a checkpoint file.
+`--export` copies the final weights to a checkpoint file. On many machines, train on a packed
+shard folder instead (`--shards`, see loc_core/train/shards.py): each process reads its own shards.
 
 Real scans (LOC's self-supervised labels from `loc-gt`) go into `--real-cache` and train together
 with the synthetic cache (`train.real_fraction` sets the mix):
@@ -30,7 +31,9 @@ log = logging.getLogger('loc-train')
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog='loc-train', description=__doc__.split('\n')[0])
     parser.add_argument('--config', help='LocConfig YAML/JSON (defaults otherwise)')
-    parser.add_argument('--cache', required=True, help='folder of cached training samples (*.npz)')
+    parser.add_argument('--cache', help='folder of cached training samples (*.npz)')
+    parser.add_argument('--shards', help='train on a packed shard folder (`loc-train-shards pack`) instead of '
+                        '--cache: each process reads its own shards only')
     parser.add_argument('--out', required=True, help='run folder: checkpoints and train_log.jsonl')
     parser.add_argument('--synthetic-seeds', help="fill the cache from the synthetic world, e.g. '0-19'")
     parser.add_argument('--frames-per-seed', type=int, default=10)
@@ -48,10 +51,28 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, help='torch threads per process (default: cores / processes)')
     parser.add_argument('--export', help='copy the final checkpoint here')
     parser.add_argument('--prepare-only', action='store_true', help='fill the cache, do not train')
+    parser.add_argument('--ray', nargs='?', const='', metavar='ADDRESS',
+                        help="fill the synthetic cache with Ray tasks, one per seed, on the cluster at ADDRESS "
+                        "('auto', host:port; none: a local Ray instance); --cache must be storage every node "
+                        'sees (optional package ray; see loc_core/train/ray_cache.py)')
     parser.add_argument('--calibrate-unknown', type=float, metavar='KEEP',
                         help='after training, set inference.unknown_threshold so that KEEP (e.g. 0.95) of '
-                             'known voxels of the first 8 samples stay known')
-    return parser.parse_args(argv)
+                             'known voxels of the validation towns (--calibrate-seeds) stay known')
+    parser.add_argument('--calibrate-seeds', default='500-507',
+                        help='synthetic validation towns for --calibrate-unknown, one frame each (default %(default)s; '
+                             'never training or held-out towns)')
+    args = parser.parse_args(argv)
+    if args.ray is not None:
+        from importlib.util import find_spec
+
+        if find_spec('ray') is None:
+            parser.error("--ray needs the optional package ray: pip install -r requirements/ray.txt (or '.[ray]')")
+    if bool(args.cache) == bool(args.shards):
+        parser.error('give --cache (a folder of samples) or --shards (a packed shard folder), one of them')
+    if args.shards and (args.real_cache or args.synthetic_seeds or args.nuscenes_dataroot or args.lidarseg):
+        parser.error('--shards trains on packed samples only: fill a cache with --cache, then pack it '
+                     '(loc-train-shards pack)')
+    return args
 
 
 def fill_cache(args, config: LocConfig) -> None:
@@ -68,7 +89,12 @@ def fill_cache(args, config: LocConfig) -> None:
     real_cache = args.real_cache or args.cache
     cache_empty = _empty(args.cache)
     real_empty = cache_empty if real_cache == args.cache else _empty(real_cache)
-    if args.synthetic_seeds and cache_empty:
+    if args.synthetic_seeds and cache_empty and args.ray is not None:  # one Ray task per seed, same files
+        from loc_core.train.ray_cache import fill_synthetic_cache
+
+        fill_synthetic_cache(parse_seeds(args.synthetic_seeds), args.frames_per_seed, sim_config(args.sim_config),
+                             args.cache, image_size, args.ray)
+    elif args.synthetic_seeds and cache_empty:
         cache_frames(synthetic_frames(parse_seeds(args.synthetic_seeds), args.frames_per_seed,
                                       config=sim_config(args.sim_config)), args.cache,
                      image_size, prefix='synthetic')
@@ -108,7 +134,7 @@ def main(argv=None) -> int:
     if world > 1:
         import torch.distributed as dist
 
-        dist.init_process_group('gloo')
+        dist.init_process_group('nccl' if config.inference.device.startswith('cuda') else 'gloo')  # GPUs: nccl
     try:
         return _train(args, config, rank, world)
     finally:
@@ -132,10 +158,25 @@ def _train(args, config: LocConfig, rank: int, world: int) -> int:
     if world > 1:
         torch.distributed.barrier()
     try:
-        folders = [args.cache] + ([args.real_cache] if args.real_cache and args.real_cache != args.cache else [])
-        dataset = SampleFolder(*folders)
+        if args.shards:  # this process's part of the shard folder (shards rank, rank + world, ...)
+            from loc_core.train.shards import ShardedSamples
+
+            dataset = ShardedSamples(args.shards, rank, world)
+        else:
+            folders = [args.cache] + ([args.real_cache] if args.real_cache and args.real_cache != args.cache else [])
+            dataset = SampleFolder(*folders)
     except SampleError as exc:
         print(f'loc-train: {exc}', file=sys.stderr)
+        dataset = None
+    if world > 1:  # a process without its data (e.g. a node lacking its shards) stops all, none waits in DDP
+        dist = torch.distributed  # a CPU flag: on nccl it goes through a gloo group
+        group = None if dist.get_backend() == 'gloo' else dist.new_group(backend='gloo')
+        failed = torch.tensor([float(dataset is None)])
+        dist.all_reduce(failed, group=group)
+        if failed.item() and dataset is not None:
+            print(f'loc-train: rank {rank}: another process could not load its training data', file=sys.stderr)
+            dataset = None
+    if dataset is None:
         return 2
     trainer = Trainer(config, dataset, args.out, rank=rank, world=world)
     if args.init and not (args.resume and trainer.resume()):
@@ -153,9 +194,11 @@ def _train(args, config: LocConfig, rank: int, world: int) -> int:
     trainer.run()
     if rank == 0:
         if args.calibrate_unknown:
-            from loc_core.train.calibrate import calibrate_unknown_threshold
+            from loc_core.data.frame_sources import parse_seeds
+            from loc_core.models.factory import architecture
+            from loc_core.train.calibrate import calibrate_unknown_threshold, validation_samples
 
-            samples = calibration_samples(dataset)
+            samples = validation_samples(parse_seeds(args.calibrate_seeds), 1, architecture(config.model)['image_size'])
             threshold = calibrate_unknown_threshold(trainer.model, trainer.text_encoder, config.text.templates,
                                                     samples, args.calibrate_unknown,
                                                     config.inference.unknown_temperature)
@@ -166,16 +209,6 @@ def _train(args, config: LocConfig, rank: int, world: int) -> int:
             shutil.copyfile(last, args.export)
             log.info('exported %s', args.export)
     return 0
-
-
-def calibration_samples(dataset, count: int = 8) -> list:
-    """The first `count` synthetic samples (the open-set threshold is calibrated on the synthetic
-    world's known classes, as the open-set figures are measured there), else the first samples."""
-    from loc_core.train.samples import dataset_sources
-
-    sources = dataset_sources(dataset)
-    chosen = [i for i, s in enumerate(sources) if s == 'synthetic'][:count] or list(range(min(count, len(dataset))))
-    return [dataset[i] for i in chosen]
 
 
 if __name__ == '__main__':

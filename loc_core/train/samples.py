@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import logging
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,8 +105,18 @@ class TrainingSample:
 
     @classmethod
     def load(cls, path) -> 'TrainingSample':
+        return cls._decode(path, path)
+
+    @classmethod
+    def from_bytes(cls, payload: bytes, name: str = 'sample') -> 'TrainingSample':
+        """The sample held in the bytes of its .npz file (`to_bytes`, e.g. a member of a tar shard);
+        `name` says which sample in errors."""
+        return cls._decode(io.BytesIO(payload), name)
+
+    @classmethod
+    def _decode(cls, stream, path) -> 'TrainingSample':
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with np.load(stream, allow_pickle=False) as data:
                 semantics = data['semantics']
                 count = semantics.size
                 unpack = lambda key: np.unpackbits(data[key])[:count].reshape(semantics.shape).astype(bool)  # noqa: E731
@@ -112,11 +124,17 @@ class TrainingSample:
                 stuff = bool(data['unlabelled_is_stuff']) if 'unlabelled_is_stuff' in data.files else False
                 sample = cls(data['points'], data['images'], data['intrinsics'], data['cam_to_ego'], semantics,
                              unpack('known'), unpack('novel'), source, stuff)
-        except (OSError, KeyError, ValueError, EOFError) as exc:
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise SampleError(f'cannot read training sample {path}: {exc}') from exc
         if sample.images.ndim != 4 or len(sample.images) != len(sample.intrinsics):
             raise SampleError(f'training sample {path}: images and calibration disagree')
         return sample
+
+
+def sample_file_name(prefix: str, frame, n: int) -> str:
+    """The cache file name of the `n`-th frame of a run (counted over every frame given, skipped ones
+    included): `<prefix>_<scene>_<timestamp>_<n>.npz`. `cache_frames` and the Ray cache share it."""
+    return f'{prefix}_{frame.scene or "frame"}_{frame.timestamp_ns}_{n:05d}.npz'
 
 
 def cache_frames(frames, folder, image_size: tuple, prefix: str = 'frame', source: str = 'synthetic',
@@ -134,7 +152,7 @@ def cache_frames(frames, folder, image_size: tuple, prefix: str = 'frame', sourc
             skipped += 1
             log.warning('skipping frame: %s', exc)
             continue
-        path = folder / f'{prefix}_{frame.scene or "frame"}_{frame.timestamp_ns}_{n:05d}.npz'
+        path = folder / sample_file_name(prefix, frame, n)
         atomic_write_bytes(path, sample.to_bytes())
         written.append(path)
     log.info('cached %d frames in %s (%d skipped without labels)', len(written), folder, skipped)

@@ -1,7 +1,12 @@
-"""The trainer: one process or data-parallel (DDP over gloo, launched by torchrun). Each rank takes
+"""The trainer: one process or data-parallel (DDP, launched by torchrun: gloo on CPUs, nccl on
+GPUs, one GPU per process). Each rank takes
 its slice of the global batch; every loss is a mean over frames, so averaged gradients equal the
 single-process gradient of the same global batch. Real and synthetic samples go through the same
-steps; with `train.real_fraction` each batch mixes them at that ratio (`SourceMix`)."""
+steps; with `train.real_fraction` each batch mixes them at that ratio (`SourceMix`).
+
+The network, the batch and the prompt embeddings live on `inference.device` (the text encoder
+and the sampling of voxels stay on the host); the forward runs at `train.precision` (bf16:
+autocast), the losses in float32."""
 from __future__ import annotations
 
 import json
@@ -15,14 +20,17 @@ import torch
 from loc_core.config import LocConfig
 from loc_core.data.vocabulary import OCC3D_PROMPTS
 from loc_core.data.vocabulary import STUFF_IDS
-from loc_core.losses import (cosine_regression_loss, dense_contrastive_loss, geometry_loss, partial_label_loss,
-                             similarity_cross_entropy)
+from loc_core.losses import (cosine_regression_loss, dense_contrastive_loss, geometry_loss, outlier_loss,
+                             partial_label_loss, similarity_cross_entropy)
 from loc_core.models.checkpoint import save_checkpoint
 from loc_core.models.factory import create_model
+from loc_core.models.precision import forward_precision
 from loc_core.text.factory import create_text_encoder
 from loc_core.train.augment import AugmentSettings
-from loc_core.train.batch import STUFF_SET, build_batch
+from loc_core.train.batch import OUTLIER, STUFF_SET, build_batch
 from loc_core.train.mixing import SourceMix, nth_in_epochs
+from loc_core.train.names import ClassNameBank
+from loc_core.train.shards import rank_draws
 from loc_core.train.state import load_train_state, save_train_state
 
 log = logging.getLogger(__name__)
@@ -30,34 +38,49 @@ WARMUP_STEPS = 50
 
 
 class Trainer:
-    def __init__(self, config: LocConfig, dataset, out_dir, text_encoder=None, rank: int = 0, world: int = 1):
+    """`device` (default: `config.inference.device`) where the network trains; on CUDA with several
+    processes and no device index each process takes GPU LOCAL_RANK."""
+
+    def __init__(self, config: LocConfig, dataset, out_dir, text_encoder=None, rank: int = 0, world: int = 1,
+                 device=None):
         self.config = config.validate()
         self.train_cfg = config.train
         if self.train_cfg.batch_size % world:
             raise ValueError(f'batch_size {self.train_cfg.batch_size} is not divisible by {world} processes')
         self.dataset, self.out_dir, self.rank, self.world = dataset, Path(out_dir), rank, world
-        torch.manual_seed(self.train_cfg.seed)
+        self.device = training_device(device or config.inference.device, rank, world)
+        torch.manual_seed(self.train_cfg.seed)  # the weights are drawn on the CPU: the same on every device
         self.text_encoder = text_encoder or create_text_encoder(config.text)
-        self.model = create_model(config.model, config.grid.to_grid(), self.text_encoder.dim)
-        self.text = torch.from_numpy(self.text_encoder.encode_prompts(OCC3D_PROMPTS, config.text.templates))
+        self.model = create_model(config.model, config.grid.to_grid(), self.text_encoder.dim).to(self.device)
+        self.text = torch.from_numpy(self.text_encoder.encode_prompts(OCC3D_PROMPTS, config.text.templates)
+                                     ).to(self.device)
+        self.names = None  # train.class_names 'many': a name per class drawn each step
+        if self.train_cfg.class_names == 'many':
+            self.names = ClassNameBank.create(self.text_encoder, config.text.templates,
+                                              self.train_cfg.standard_name_share, self.train_cfg.seed, self.device)
         self.stuff_prompts = torch.zeros(len(OCC3D_PROMPTS), dtype=torch.bool)
         self.stuff_prompts[list(STUFF_IDS)] = True
+        self.stuff_prompts = self.stuff_prompts.to(self.device)
         self.net = self.model
         if world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
-            self.net = DistributedDataParallel(self.model)
+            ids = [self.device.index] if self.device.type == 'cuda' else None
+            self.net = DistributedDataParallel(self.model, device_ids=ids)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.train_cfg.lr,
                                            weight_decay=self.train_cfg.weight_decay)
         self.teacher = self._make_teacher() if self.train_cfg.mode == 'self_supervised' else None
-        self.mix = SourceMix.for_dataset(dataset, self.train_cfg.real_fraction, self.train_cfg.seed)
+        self.draws = rank_draws(dataset, self.train_cfg, rank, world)  # a sharded dataset: this rank's part
+        self.mix = None if self.draws is not None else SourceMix.for_dataset(
+            dataset, self.train_cfg.real_fraction, self.train_cfg.seed)
         self.augment = AugmentSettings.from_train_config(self.train_cfg, self.model.grid.voxel_size)
         self.step = 0
 
     def _make_teacher(self):
         from loc_core.text.clip import ClipDenseFeatures, load_clip
 
-        teacher = ClipDenseFeatures(load_clip(self.train_cfg.teacher_model, self.train_cfg.teacher_pretrained))
+        teacher = ClipDenseFeatures(load_clip(self.train_cfg.teacher_model, self.train_cfg.teacher_pretrained)
+                                    ).to(self.device)
         dim = teacher.visual.proj.shape[1]
         if dim != self.text_encoder.dim:
             raise ValueError(f'teacher features are {dim}-d but the text space is {self.text_encoder.dim}-d: '
@@ -78,7 +101,10 @@ class Trainer:
 
     def dataset_index(self, position: int) -> int:
         """Global sample position -> dataset index: a fresh seeded permutation every epoch (of each
-        source, when mixing real and synthetic samples)."""
+        source, when mixing real and synthetic samples). With a sharded dataset (ShardedSamples) the
+        index is into this rank's own part (RankDraws): ranks never read the same sample."""
+        if self.draws is not None:
+            return self.draws.index(position)
         if self.mix is not None:
             return self.mix.index(position)
         return nth_in_epochs([self.train_cfg.seed], position, len(self.dataset))
@@ -94,11 +120,16 @@ class Trainer:
         samples = [self.dataset[self.dataset_index(p)] for p in positions]
         inputs, targets = build_batch(samples, positions, cfg.seed, self.step, cfg.voxels_per_frame,
                                       use_classes=cfg.mode == 'supervised',
-                                      geometry_class_balance=cfg.geometry_class_balance, augment=self.augment)
-        batch_index = torch.cat([torch.full((len(t.voxels),), b, dtype=torch.long) for b, t in enumerate(targets)])
+                                      geometry_class_balance=cfg.geometry_class_balance, augment=self.augment,
+                                      device=self.device, outliers=cfg.w_outlier > 0)
+        batch_index = torch.cat([torch.full((len(t.voxels),), b, dtype=torch.long, device=self.device)
+                                 for b, t in enumerate(targets)])
         voxels = torch.cat([t.voxels for t in targets])
-        logits, features, encoded = self.net(inputs, batch_index, voxels)
-        terms = self.loss_terms(logits, features, batch_index, targets, encoded)
+        with forward_precision(self.device, cfg.precision):
+            logits, features, encoded = self.net(inputs, batch_index, voxels)
+        logits, features = logits.float(), features.float()  # losses in float32
+        text = self.text if self.names is None else self.names.text(self.step)
+        terms = self.loss_terms(logits, features, batch_index, targets, encoded, text)
         total = sum(terms.values())
         for group in self.optimizer.param_groups:
             group['lr'] = self.lr_at(self.step)
@@ -108,9 +139,11 @@ class Trainer:
         self.step += 1
         return {'loss': float(total.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
 
-    def loss_terms(self, logits, features, batch_index, targets, encoded) -> dict:
-        """Per-frame losses averaged over this rank's frames (weights from the config)."""
+    def loss_terms(self, logits, features, batch_index, targets, encoded, text=None) -> dict:
+        """Per-frame losses averaged over this rank's frames (weights from the config); `text` (P,D)
+        the class embeddings of this step (default: the standard prompts)."""
         cfg = self.train_cfg
+        text = self.text if text is None else text
         terms: dict = {}
         for b, target in enumerate(targets):
             feats = features[batch_index == b]
@@ -120,20 +153,23 @@ class Trainer:
             if cfg.mode == 'self_supervised':
                 frame_terms['distill'] = cfg.w_distill * self._distill(encoded.inputs[b], target.voxels, feats)
             elif cfg.semantic_loss == 'dcl':
-                frame_terms['dcl'] = cfg.w_dcl * dense_contrastive_loss(feats, self.text, target.classes,
+                frame_terms['dcl'] = cfg.w_dcl * dense_contrastive_loss(feats, text, target.classes,
                                                                         cfg.temperature, cfg.class_balance)
                 if cfg.w_align > 0:
                     frame_terms['align'] = cfg.w_align * cosine_regression_loss(
-                        feats[named], self.text[target.classes[named]])
+                        feats[named], text[target.classes[named]])
             else:
                 frame_terms['cosine'] = cfg.w_dcl * cosine_regression_loss(feats[named],
-                                                                           self.text[target.classes[named]])
+                                                                           text[target.classes[named]])
             if cfg.mode == 'supervised' and cfg.w_ce > 0:
-                frame_terms['ce'] = cfg.w_ce * similarity_cross_entropy(feats, self.text, target.classes,
+                frame_terms['ce'] = cfg.w_ce * similarity_cross_entropy(feats, text, target.classes,
                                                                         cfg.temperature)
             if cfg.mode == 'supervised' and cfg.w_partial > 0:
                 frame_terms['partial'] = cfg.w_partial * partial_label_loss(
-                    feats[target.classes == STUFF_SET], self.text, self.stuff_prompts, cfg.temperature)
+                    feats[target.classes == STUFF_SET], text, self.stuff_prompts, cfg.temperature)
+            if cfg.mode == 'supervised' and cfg.w_outlier > 0:
+                frame_terms['outlier'] = cfg.w_outlier * outlier_loss(
+                    feats[target.classes == OUTLIER], text, cfg.outlier_temperature, cfg.outlier_margin)
             for key, value in frame_terms.items():
                 terms[key] = terms.get(key, 0.0) + value / len(targets)
         return terms
@@ -143,7 +179,8 @@ class Trainer:
 
         teacher_maps = self.teacher(sample.images)
         hw = tuple(teacher_maps.shape[-2:])
-        table = self.model.projections.get(sample.rig, f'teacher{hw}', self.model.grid.all_centers, hw)
+        table = self.model.projections.get(sample.rig, f'teacher{hw}', self.model.grid.all_centers, hw,
+                                           teacher_maps.device)
         shape = self.model.grid.shape
         flat = (voxels[:, 0] * shape[1] + voxels[:, 1]) * shape[2] + voxels[:, 2]
         targets, seen = sample_teacher(teacher_maps, table[flat])
@@ -207,3 +244,21 @@ class Trainer:
             raise RuntimeError(f'resume: optimizer state is at step {self.step}, weights at {loaded.step}')
         log.info('resumed from %s at step %d', self.out_dir, self.step)
         return True
+
+
+def training_device(device, rank: int = 0, world: int = 1) -> torch.device:
+    """The torch.device a training process uses: `device` as given, except 'cuda' without an index
+    in a multi-process run, which becomes this process's GPU (LOCAL_RANK, else rank modulo the GPU
+    count); a CUDA device is made the current one (what nccl collectives use)."""
+    import os
+
+    device = torch.device(device)
+    if device.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise ValueError(f'training device {device}: CUDA is not available (torch {torch.__version__})')
+        if device.index is None:
+            index = int(os.environ.get('LOCAL_RANK', rank)) % torch.cuda.device_count() if world > 1 \
+                else torch.cuda.current_device()
+            device = torch.device('cuda', index)
+        torch.cuda.set_device(device)
+    return device

@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     out, cache = Path(args.out), Path(args.cache)
     out.mkdir(parents=True, exist_ok=True)
     cache.mkdir(parents=True, exist_ok=True)
-    from loc_core.sim.novel import NOVEL_CLASSES
+    from loc_core.sim.novel import NOVEL_ASSETS, NOVEL_CLASSES, SCENE_NOVEL_ASSETS
     from loc_ros.demo.report import PhaseScore, dense, grid_of, write_snapshots, write_summary
     from loc_ros.demo.session import legend_prompts, run_session
     from loc_ros.parameters import prompt_class_ids
@@ -80,7 +80,9 @@ def main(argv=None) -> int:
     data = load_data(args, cache)
     before_prompts = list(OCC3D_PROMPTS)
     before_ids = list(prompt_class_ids(before_prompts))
-    novel = NOVEL_CLASSES if args.data == 'synthetic' else {}
+    # the kinds the default towns hold (the others need loc_core/sim/presets/open_set.yaml)
+    novel = {NOVEL_ASSETS[a]: NOVEL_CLASSES[NOVEL_ASSETS[a]] for a in SCENE_NOVEL_ASSETS} if args.data == 'synthetic' \
+        else {}
     after_prompts, after_ids, novel_index = new_prompt_set(before_prompts, before_ids, novel)
     checkpoint = args.checkpoint or ('real' if args.data == 'nuscenes' else '')
     log = run_session(data, after_prompts, checkpoint, out, rate=args.rate, domain_id=args.domain_id)

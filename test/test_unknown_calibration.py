@@ -1,0 +1,35 @@
+"""The unknown threshold is calibrated on validation towns and written into a copy of the checkpoint."""
+import json
+
+import numpy as np
+
+from loc_core.models.checkpoint import load_checkpoint
+from loc_core.train import calibrate
+
+DEMO = 'loc_core/checkpoints/loc_demo_fusion.safetensors'
+
+
+def test_calibrate_writes_the_threshold_of_the_validation_towns(tmp_path, capsys):
+    out = tmp_path / 'calibrated.safetensors'
+    assert calibrate.main(['--checkpoint', DEMO, '--synthetic-seeds', '500', '--frames-per-seed', '1',
+                           '--keep', '0.9', '--out', str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report['thresholds']) == {'standard', 'synonyms', 'renamed'}
+    assert report['frames'] == 1 and report['seeds'] == '500'
+    assert all(-1.0 <= t <= 1.0 for t in report['thresholds'].values())
+    loaded = load_checkpoint(out)
+    assert loaded.config.inference.unknown_threshold == report['thresholds']['standard']
+    original = load_checkpoint(DEMO)
+    for name, tensor in original.model.state_dict().items():
+        np.testing.assert_array_equal(tensor.numpy(), loaded.model.state_dict()[name].numpy())
+    # keeping more known voxels known can only lower the threshold
+    assert calibrate.main(['--checkpoint', DEMO, '--synthetic-seeds', '500', '--frames-per-seed', '1',
+                           '--keep', '0.99']) == 0
+    stricter = json.loads(capsys.readouterr().out)
+    assert stricter['thresholds']['standard'] <= report['thresholds']['standard']
+
+
+def test_bad_arguments_are_clear_errors(tmp_path, capsys):
+    assert calibrate.main(['--checkpoint', DEMO, '--keep', '1.5']) == 2
+    assert 'keep' in capsys.readouterr().err
+    assert calibrate.main(['--checkpoint', str(tmp_path / 'missing.safetensors')]) == 2
