@@ -9,7 +9,9 @@ published transient-local so late subscribers still receive them. With `clock` (
 the playback time (bag time) is published on /clock (rosgraph_msgs/Clock) at that rate while playing,
 like `ros2 bag play --clock`, and also at each message's log time just before the message, so a node
 with use_sim_time has reached a message's time when it receives it. Each pass of a loop starts the
-clock over at the bag's start (a jump back in time, as with `ros2 bag play --loop --clock`)."""
+clock over at the bag's start (a jump back in time, as with `ros2 bag play --loop --clock`).
+Before `play` returns it waits (up to `ack_timeout_s`) until the subscribers acknowledged every message,
+so a player that exits right after its last message does not take that message with it."""
 from __future__ import annotations
 
 import importlib
@@ -70,7 +72,7 @@ class BagPlayer:
 
     def __init__(self, bag, rate: float = 1.0, loop: bool = False, topics=None, node=None,
                  wait_for_subscribers_s: float = 0.0, depth: int = 100, clock: float | bool = False,
-                 start_offset_s: float = 0.0, stop_offset_s: float | None = None):
+                 start_offset_s: float = 0.0, stop_offset_s: float | None = None, ack_timeout_s: float = 5.0):
         if not rate > 0:
             raise ValueError(f'rate must be positive, got {rate}')
         if not start_offset_s >= 0 or (stop_offset_s is not None and not stop_offset_s > start_offset_s):
@@ -86,6 +88,7 @@ class BagPlayer:
         self._clock_publisher = None
         self._clock_last_ns = None
         self._stop = False
+        self.ack_timeout_s = float(ack_timeout_s)
 
     def stop(self):
         """Ask a running `play` (e.g. a loop) to end after the current message."""
@@ -132,7 +135,21 @@ class BagPlayer:
             if not self.loop:
                 break
         report.seconds = time.perf_counter() - start
+        self._wait_for_acks(publishers, connections)
         return report
+
+    def _wait_for_acks(self, publishers: dict, connections):
+        """Block until every reliable subscriber acknowledged what was published (or the timeout);
+        an unacknowledged topic is logged, since its last messages may never arrive."""
+        from rclpy.duration import Duration
+
+        topics = {c.id: c.topic for c in connections}
+        deadline = time.monotonic() + self.ack_timeout_s
+        for connection_id, publisher in publishers.items():
+            left = max(0.0, deadline - time.monotonic())
+            if not publisher.wait_for_all_acked(Duration(nanoseconds=round(left * 1e9))):
+                LOG.warning('%s: not every subscriber acknowledged the last messages within %.1f s',
+                            topics[connection_id], self.ack_timeout_s)
 
     def _window_ns(self, reader) -> tuple:
         """(start, stop) log times in ns for reader.messages (None = open end)."""
