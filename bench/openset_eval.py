@@ -15,13 +15,16 @@ fifteen, so the ten newer kinds (25-34) take part in no choice at all. Seed rang
 sets 100-103 and 1000-1011; 90000-90011 (validation) and 80000-80023 (held-out) are used nowhere else.
 
 Protocol. Validation: one prediction per frame; the scored voxels (occupied in ground truth and
-prediction, inside mask_camera, as loc-eval) get their cosines to the standard prompts; T is the
-grid value with the best AUROC (the smaller on a tie), and the unknown threshold is the match score
-at T below which 5 % of the known voxels fall (the training calibration's rule, keep 0.95).
+prediction, inside mask_camera, as loc-eval) get their cosines to the standard prompts and the
+lengths |W h| of their features before normalisation; the match score's temperature T and norm
+weight a (score = T log sum exp(cos / T) + a ln|W h|) are the grid pair with the best AUROC (the
+smaller T, then a, on a tie), and the unknown threshold is the match score below which 5 % of the
+known voxels fall (the training calibration's rule, keep 0.95).
 Held-out, pass 1: standard, synonyms and renamed prompts with that T and threshold (the threshold
 rejects on the standard prompts only; the others are labelled closed-set, their unknown scores still
 ranked), bootstrap over towns. Then the standard prompts' open set split by kind group (20-24 vs
-25-34), at the chosen T and, for comparison only, at the shipped T and T = 0 (best cosine). Last,
+25-34), at the chosen (T, a) and, for comparison only, at the chosen T without the norm term, the
+shipped pair and the best cosine (T = 0, a = 0). Last,
 standard prompts without rejection (known-class mIoU) and RayIoU. The held-out frames are generated
 once and kept in memory for all passes."""
 import argparse
@@ -42,43 +45,56 @@ from loc_core.evaluation.cli import evaluate_with_extras, synthetic_scene_poses
 from loc_core.evaluation.openset import auroc, fpr_at_tpr, score_histograms
 from loc_core.evaluation.prompts import PROMPT_SETS
 from loc_core.inference.predictor import LocPredictor
-from loc_core.models.heads import soft_best_similarity
+from loc_core.models.heads import LanguageHead, norm_bonus, soft_best_similarity
+from loc_core.models.inputs import frame_to_input
 from loc_core.sim.config import SimConfig
 from loc_core.sim.novel import NOVEL_CLASSES, SCENE_NOVEL_ASSETS
 
 TEMPERATURES = (0.0, 0.04, 0.06, 0.08, 0.1, 0.12, 0.14, 0.17, 0.2)
+NORM_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
 KEEP_KNOWN = 0.95
 SETS = ('standard', 'synonyms', 'renamed')
 
 
+@torch.inference_mode()
 def validation_cosines(predictor, frames):
-    """-> ((K,P) cosines of the scored voxels to the standard prompts, (K,) bool novel, frames)."""
+    """-> ((K,P) cosines of the scored voxels to the standard prompts, (K,) lengths |W h| of their
+    features before normalisation, (K,) bool novel, frames)."""
     prompts, ids = PROMPT_SETS['standard']()
     predictor.set_prompts(prompts, ids)
-    text = predictor.text_encoder.encode_prompts(prompts, predictor.config.text.templates)
-    cosines, novel, count = [], [], 0
+    model, operator = predictor.model, predictor._prompts.operator
+    cosines, norms, novel, count = [], [], [], 0
     for frame in frames:
-        result = predictor.predict(frame, with_features=True)
+        result = predictor.predict(frame, with_features=False)
         labels = frame.occupancy
         i, j, k = result.occupied_indices.T
         truth = labels.semantics_open[i, j, k]
         keep = labels.mask_camera[i, j, k].astype(bool) & (truth != FREE_ID) & (truth != UNLABELLED_ID)
-        cosines.append(result.similarities(text)[keep])
+        voxels = torch.from_numpy(result.occupied_indices[keep]).to(predictor.device)
+        encoded = model.encode([frame_to_input(frame, model.image_size, predictor.device)])
+        hidden = model.voxel_hidden(encoded, torch.zeros(len(voxels), dtype=torch.int64, device=voxels.device), voxels)
+        dots, norm = LanguageHead.dots_and_norm(hidden, operator)
+        cosines.append((dots / norm[:, None]).float().cpu().numpy())
+        norms.append(norm.float().cpu().numpy())
         novel.append(truth[keep] >= NOVEL_ID_MIN)
         count += 1
-    return np.concatenate(cosines), np.concatenate(novel), count
+    return np.concatenate(cosines), np.concatenate(norms), np.concatenate(novel), count
 
 
-def choose_temperature(cosines, novel):
-    """-> (T, threshold, rows): the best-AUROC T of TEMPERATURES and its unknown threshold."""
+def choose_match_score(cosines, norms, novel):
+    """-> (T, a, threshold, rows): the best-AUROC pair of TEMPERATURES x NORM_WEIGHTS (the smaller
+    T, then the smaller a, on a tie) and its unknown threshold; rows (T, a, AUROC, FPR@95)."""
     rows, best = [], None
+    cosines, norms = torch.from_numpy(cosines), torch.from_numpy(norms)
     for temperature in TEMPERATURES:
-        match = soft_best_similarity(torch.from_numpy(cosines), temperature).numpy()
-        a, f = auroc(-match, novel), fpr_at_tpr(-match, novel)
-        rows.append((temperature, a, f))
-        if best is None or a > best[1] + 1e-12:
-            best = (temperature, a, float(np.quantile(match[~novel], 1.0 - KEEP_KNOWN)))
-    return best[0], best[2], rows
+        smooth = soft_best_similarity(cosines, temperature)
+        for weight in NORM_WEIGHTS:
+            match = (smooth + norm_bonus(norms, weight)).numpy() if weight else smooth.numpy()
+            a, f = auroc(-match, novel), fpr_at_tpr(-match, novel)
+            rows.append((temperature, weight, a, f))
+            if best is None or a > best[2] + 1e-12:
+                best = (temperature, weight, a, float(np.quantile(match[~novel], 1.0 - KEEP_KNOWN)))
+    return best[0], best[1], best[3], rows
 
 
 def open_set_by_group(predictor, frames, resamples):
@@ -138,20 +154,21 @@ def main():
     start = time.perf_counter()
     predictor = LocPredictor(checkpoint=args.checkpoint)
     inference = predictor.config.inference
-    shipped = (inference.unknown_temperature, inference.unknown_threshold)
+    shipped = (inference.unknown_temperature, inference.unknown_norm_weight)
 
     validation = SimConfig(novel_extra_count=args.extra_novel, novel_objects=SCENE_NOVEL_ASSETS)
     val_seeds = parse_seeds(args.validation_seeds)
-    cosines, novel, val_frames = validation_cosines(
+    cosines, norms, novel, val_frames = validation_cosines(
         predictor, synthetic_frames(val_seeds, args.validation_frames, config=validation))
-    temperature, threshold, rows = choose_temperature(cosines, novel)
-    print(f'checkpoint {predictor.checkpoint_path}; shipped T {shipped[0]:g}, threshold {shipped[1]:.4f}')
+    temperature, weight, threshold, rows = choose_match_score(cosines, norms, novel)
+    print(f'checkpoint {predictor.checkpoint_path}; shipped T {shipped[0]:g}, norm weight {shipped[1]:g}, '
+          f'threshold {inference.unknown_threshold:.4f}')
     print(f'validation towns {args.validation_seeds} x {args.validation_frames} frames ({val_frames} frames; '
           f'novel kinds 20-24 only): {int(novel.sum())} novel / {int((~novel).sum())} known voxels')
-    print('| T | AUROC | FPR@95 |\n| --- | --- | --- |')
-    for t, a, f in rows:
-        print(f'| {t:g} | {a:.3f} | {f:.3f} |')
-    print(f'chosen on validation: T {temperature:g}, unknown threshold {threshold:.4f} '
+    print('| T | norm weight a | AUROC | FPR@95 |\n| --- | --- | --- | --- |')
+    for t, w, a, f in rows:
+        print(f'| {t:g} | {w:g} | {a:.3f} | {f:.3f} |')
+    print(f'chosen on validation: T {temperature:g}, norm weight {weight:g}, unknown threshold {threshold:.4f} '
           f'(keeps {KEEP_KNOWN:.0%} of known voxels)   [{time.perf_counter() - start:.0f} s]')
 
     held_out = SimConfig(novel_extra_count=args.extra_novel)
@@ -163,20 +180,22 @@ def main():
           + ', '.join(f'{NOVEL_CLASSES[k]} {kinds[k]}' for k in sorted(NOVEL_CLASSES))
           + f'   [{time.perf_counter() - start:.0f} s]')
 
-    inference.unknown_temperature, inference.unknown_threshold = temperature, threshold
+    chosen = (temperature, weight)
+    inference.unknown_temperature, inference.unknown_norm_weight = chosen
+    inference.unknown_threshold = threshold
     predictor.config.validate()
     rejecting = evaluate_with_extras(predictor, frames, SETS, bootstrap=args.resamples)
     groups = open_set_by_group(predictor, frames, args.resamples)
     reference = {}
-    for t in sorted({0.0, shipped[0]} - {temperature}):  # for comparison only: not chosen here
-        inference.unknown_temperature = t
-        reference[t] = open_set_by_group(predictor, frames, args.resamples)
-    inference.unknown_temperature = temperature
+    for pair in sorted({(0.0, 0.0), (temperature, 0.0), shipped} - {chosen}):  # for comparison only
+        inference.unknown_temperature, inference.unknown_norm_weight = pair
+        reference[pair] = open_set_by_group(predictor, frames, args.resamples)
+    inference.unknown_temperature, inference.unknown_norm_weight = chosen
     inference.unknown_threshold = -1.0
     closed = evaluate_with_extras(predictor, frames, ('standard',), rayiou=True,
                                   scene_poses=synthetic_scene_poses(seeds, args.frames_per_seed, held_out),
                                   bootstrap=args.resamples)
-    print(f'held-out, T {temperature:g}; median [95 % interval] over {len(seeds)} towns, {args.resamples} '
+    print(f'held-out, T {temperature:g}, norm weight {weight:g}; median [95 % interval] over {len(seeds)} towns, {args.resamples} '
           f'resamples   [{time.perf_counter() - start:.0f} s]')
     print('| prompts | mIoU | AUROC | FPR@95 | novel / known voxels |')
     print('| --- | --- | --- | --- | --- |')
@@ -186,9 +205,10 @@ def main():
               f'{fmt_interval(b["fpr95"])} | {r["open_set"]["novel_voxels"]} / {r["open_set"]["known_voxels"]} |')
     print('(mIoU: standard prompts rejecting unknown voxels (-> others), synonyms and renamed closed-set)')
     print(f'known-class mIoU (standard, no rejection): {fmt_interval(closed["standard"]["bootstrap"]["miou"], 1, 1)}')
-    for t, result in [(temperature, groups), *reference.items()]:
-        label = 'chosen' if t == temperature else 'shipped' if t == shipped[0] else 'best cosine'
-        print(f'standard prompts, T {t:g} ({label}): ' + '; '.join(
+    for (t, w), result in [(chosen, groups), *reference.items()]:
+        label = 'chosen' if (t, w) == chosen else 'shipped' if (t, w) == shipped else \
+            'best cosine' if (t, w) == (0.0, 0.0) else 'chosen T without the norm term'
+        print(f'standard prompts, T {t:g}, norm weight {w:g} ({label}): ' + '; '.join(
             f'{name} ({g["novel_voxels"]} novel voxels) AUROC {fmt_interval(g["auroc"])}, FPR@95 '
             f'{fmt_interval(g["fpr95"])}' for name, g in result.items()))
     ray = closed['standard']['rayiou']
@@ -201,10 +221,10 @@ def main():
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps({
-            'args': vars(args), 'temperature': temperature, 'threshold': threshold,
+            'args': vars(args), 'temperature': temperature, 'norm_weight': weight, 'threshold': threshold,
             'validation': {'rows': rows, 'novel': int(novel.sum()), 'known': int((~novel).sum())},
             'novel_voxels_per_kind': {NOVEL_CLASSES[k]: kinds[k] for k in sorted(NOVEL_CLASSES)},
-            'by_kind_group': groups, 'reference_temperatures': {str(t): r for t, r in reference.items()},
+            'by_kind_group': groups, 'reference_match_scores': {f'T {t:g}, a {w:g}': r for (t, w), r in reference.items()},
             'rejecting': rejecting, 'closed': closed}, sort_keys=True, default=float))
     return 0
 

@@ -79,7 +79,10 @@ class InferenceConfig:
     probability >= `occupancy_threshold` and "unknown" when its match score < `unknown_threshold`.
     The match score is the best cosine similarity to the prompts, or with `unknown_temperature`
     T > 0 its smooth maximum T log(sum_p exp(cos_p / T)) (the negative energy score, between the
-    best cosine and that plus T log P; it separates novel objects better: BENCHMARKS.md).
+    best cosine and that plus T log P; it separates novel objects better: BENCHMARKS.md). With
+    `unknown_norm_weight` a > 0 the score also gains a ln|W h|, the log length of the voxel's
+    language feature before normalisation: novel objects get shorter features than known ones
+    (feature-norm out-of-distribution scoring), so the score is then no longer bounded by 1 + T log P.
     `checkpoint` empty = the shipped demo checkpoint when present, 'none' = an untrained, randomly
     initialised network. `return_features` False skips the voxel
     features (returned factored, see OccupancyResult: (M,L) coefficients, 128 B per voxel).
@@ -92,6 +95,7 @@ class InferenceConfig:
     occupancy_threshold: float = 0.5
     unknown_threshold: float = 0.0
     unknown_temperature: float = 0.0
+    unknown_norm_weight: float = 0.0
     device: str = 'cpu'
     num_threads: int = 1
     checkpoint: str = ''
@@ -109,8 +113,13 @@ class InferenceConfig:
             raise ConfigError(f'inference.occupancy_threshold must be in (0, 1), got {self.occupancy_threshold}')
         if not 0.0 <= self.unknown_temperature <= 1.0:
             raise ConfigError(f'inference.unknown_temperature must be in [0, 1], got {self.unknown_temperature}')
+        if not 0.0 <= self.unknown_norm_weight <= 1.0:
+            raise ConfigError(f'inference.unknown_norm_weight must be in [0, 1], got {self.unknown_norm_weight}')
         highest = self.highest_match_score()
-        if not -1.0 <= self.unknown_threshold <= highest:
+        if self.unknown_norm_weight > 0:
+            if not math.isfinite(self.unknown_threshold):
+                raise ConfigError(f'inference.unknown_threshold must be finite, got {self.unknown_threshold}')
+        elif not -1.0 <= self.unknown_threshold <= highest:
             raise ConfigError(f'inference.unknown_threshold must be in [-1, {highest:.3f}] at unknown_temperature '
                               f'{self.unknown_temperature}, got {self.unknown_threshold}')
         if self.num_threads < 1:
@@ -118,7 +127,10 @@ class InferenceConfig:
         _check_precision(self.precision, 'inference.precision')
 
     def highest_match_score(self) -> float:
-        """The largest match score any voxel can reach: 1 + T log(MAX_PROMPTS)."""
+        """The largest match score any voxel can reach: 1 + T log(MAX_PROMPTS) (unbounded with a
+        norm weight)."""
+        if self.unknown_norm_weight > 0:
+            return math.inf
         return 1.0 + self.unknown_temperature * math.log(MAX_PROMPTS)
 
     def resolved_class_ids(self) -> tuple:

@@ -52,7 +52,8 @@ SPECS = (
                   "Sentence templates each prompt is embedded with, '{}' marks the prompt "
                   '(empty = those of the model config / checkpoint).', constraints="each contains '{}' once"),
     ParameterSpec('unknown_threshold', 0.0, 'Occupied voxels whose match score (best cosine similarity to the '
-                  "prompts, or at the checkpoint's unknown_temperature T its smooth maximum, at most 1 + T ln P) "
+                  "prompts, or at the checkpoint's unknown_temperature T its smooth maximum, at most 1 + T ln P; plus "
+                  "a ln|W h| with the checkpoint's unknown_norm_weight a) "
                   'is below this are published as unknown (default: the model config / checkpoint value).',
                   read_only=False, float_range=(-1.0, 7.0)),
     ParameterSpec('score_threshold', 0.5, 'A voxel is occupied when its occupancy probability reaches this '

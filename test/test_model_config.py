@@ -23,6 +23,8 @@ def test_round_trip_json_and_yaml(tmp_path):
     ({'inference': {'unknown_threshold': 2}}, 'unknown_threshold'),
     ({'inference': {'unknown_temperature': -0.1}}, 'unknown_temperature'),
     ({'inference': {'unknown_temperature': 0.1, 'unknown_threshold': 1.6}}, 'unknown_threshold'),
+    ({'inference': {'unknown_norm_weight': -0.1}}, 'unknown_norm_weight'),
+    ({'inference': {'unknown_norm_weight': 0.1, 'unknown_threshold': float('nan')}}, 'finite'),
     ({'inference': {'occupancy_threshold': 1.0}}, 'occupancy_threshold'),
     ({'inference': {'prompts': ['a', 'b'], 'class_ids': [1]}}, 'class_ids'),
     ({'text': {'encoder': 'word2vec'}}, 'text.encoder'),
@@ -53,3 +55,12 @@ def test_unreadable_files_are_config_errors(tmp_path):
     (tmp_path / 'danger.yaml').write_text('train: !!python/object/apply:os.system ["true"]')
     with pytest.raises(ConfigError):
         LocConfig.load(tmp_path / 'danger.yaml')
+
+
+def test_a_norm_weight_unbounds_the_match_score():
+    """With the feature-norm term a ln|W h| the score has no upper bound, so a threshold above 1 + T ln P
+    is valid then (and only then)."""
+    config = LocConfig.from_dict({'inference': {'unknown_temperature': 0.1, 'unknown_norm_weight': 0.15,
+                                                'unknown_threshold': 1.6}})
+    assert config.inference.highest_match_score() == float('inf')
+    assert LocConfig().inference.highest_match_score() == 1.0

@@ -88,6 +88,31 @@ def test_unknown_temperature_scores_by_the_smooth_maximum(predictor):
     np.testing.assert_array_equal(soft.labels, base.labels)
 
 
+def test_a_norm_weight_adds_the_log_feature_length(predictor):
+    """With inference.unknown_norm_weight a the match score is the smooth maximum plus a ln|W h|, |W h|
+    the voxel's language feature before normalisation (recomputed here from the network's layers)."""
+    from loc_core.models.inputs import frame_to_input
+
+    frame = toy_frame(2)
+    inference = predictor.config.inference
+    try:
+        inference.unknown_threshold, inference.unknown_temperature = -1.0, 0.1
+        plain = predictor.predict(frame)
+        inference.unknown_norm_weight = 0.2
+        weighted = predictor.predict(frame)
+    finally:
+        inference.unknown_temperature, inference.unknown_threshold, inference.unknown_norm_weight = 0.0, 0.0, 0.0
+    model = predictor.model
+    with torch.inference_mode():
+        encoded = model.encode([frame_to_input(frame, model.image_size)])
+        voxels = torch.from_numpy(weighted.occupied_indices)
+        hidden = model.voxel_hidden(encoded, torch.zeros(len(voxels), dtype=torch.int64), voxels)
+        length = model.language_head.projection(hidden).norm(dim=-1).numpy()
+    i, j, k = weighted.occupied_indices.T
+    np.testing.assert_allclose(weighted.scores[i, j, k] - plain.scores[i, j, k], 0.2 * np.log(length), atol=1e-4)
+    np.testing.assert_array_equal(weighted.labels, plain.labels)  # the best prompt does not change
+
+
 def test_lidar_only_frame_and_small_chunks(predictor):
     """A frame without cameras is predicted from LiDAR alone; the chunk size of the language step
     does not change the answer."""

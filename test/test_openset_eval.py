@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 from loc_core.data.vocabulary import FREE_ID
 from loc_core.evaluation.bootstrap import bootstrap_interval, bootstrap_open_set, resample_counts
@@ -225,3 +226,32 @@ def test_lidarseg_scene_poses_read_every_frame(tmp_path):
     origins = poses.origins(frame)  # frames 0..10 at x = -25 .. +25 from frame 5: 11 in reach, 8 chosen
     chosen = np.round(np.linspace(0, 10, 8)).astype(int)
     assert np.allclose(origins, [[5.0 * k - 25.0 + 0.9, 0.0, 1.8] for k in chosen])
+
+
+def _bench_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / 'bench' / 'openset_eval.py'
+    spec = importlib.util.spec_from_file_location('openset_eval_bench', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_bench_chooses_the_norm_term_when_only_the_feature_length_separates():
+    """Novel voxels that match a prompt as well as known ones but have shorter features: the validation
+    choice takes a norm weight > 0, and its threshold keeps 95 % of the known voxels."""
+    bench = _bench_module()
+    rng = np.random.default_rng(0)
+    cosines = rng.uniform(-0.2, 0.8, size=(400, 5)).astype(np.float32)
+    novel = np.arange(400) % 4 == 0
+    norms = np.where(novel, 2.0, 8.0).astype(np.float32) * rng.uniform(0.9, 1.1, 400).astype(np.float32)
+    temperature, weight, threshold, rows = bench.choose_match_score(cosines, norms, novel)
+    assert weight > 0 and len(rows) == len(bench.TEMPERATURES) * len(bench.NORM_WEIGHTS)
+    best = max(rows, key=lambda row: row[2])
+    without = next(row for row in rows if row[:2] == (temperature, 0.0))
+    assert (temperature, weight) == best[:2] and best[2] > 0.9 and without[2] < 0.7
+    smooth = bench.soft_best_similarity(torch.from_numpy(cosines), temperature)
+    score = (smooth + bench.norm_bonus(torch.from_numpy(norms), weight)).numpy()
+    assert np.mean(score[~novel] >= threshold) == pytest.approx(0.95, abs=0.01)

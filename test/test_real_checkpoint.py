@@ -17,7 +17,8 @@ def test_shipped_checkpoints_resolve_by_name_and_load():
     assert loaded.config.inference.unknown_temperature == 0.1
     demo = load_checkpoint(DEMO_CHECKPOINT)  # stage 3 trained with the vehicle's own returns left out too
     assert demo.model.arch['ego_box'] == loaded.model.arch['ego_box']
-    assert demo.config.inference.unknown_temperature == 0.17 and demo.config.train.class_names == 'many'
+    assert (demo.config.inference.unknown_temperature, demo.config.inference.unknown_norm_weight) == (0.2, 0.15)
+    assert demo.config.train.class_names == 'many'
 
 
 def test_lidar_input_ignores_returns_inside_the_ego_box():

@@ -12,11 +12,12 @@ DEMO = 'loc_core/checkpoints/loc_demo_fusion.safetensors'
 def test_calibrate_writes_the_threshold_of_the_validation_towns(tmp_path, capsys):
     out = tmp_path / 'calibrated.safetensors'
     assert calibrate.main(['--checkpoint', DEMO, '--synthetic-seeds', '500', '--frames-per-seed', '1',
-                           '--keep', '0.9', '--out', str(out)]) == 0
+                           '--keep', '0.9', '--norm-weight', '0', '--out', str(out)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report['thresholds']) == {'standard', 'synonyms', 'renamed'}
     assert report['frames'] == 1 and report['seeds'] == '500'
-    assert all(-1.0 <= t <= 1.0 for t in report['thresholds'].values())
+    highest = 1.0 + report['temperature'] * np.log(17)  # without the norm term: bounded
+    assert all(-1.0 <= t <= highest for t in report['thresholds'].values())
     loaded = load_checkpoint(out)
     assert loaded.config.inference.unknown_threshold == report['thresholds']['standard']
     original = load_checkpoint(DEMO)
@@ -24,12 +25,28 @@ def test_calibrate_writes_the_threshold_of_the_validation_towns(tmp_path, capsys
         np.testing.assert_array_equal(tensor.numpy(), loaded.model.state_dict()[name].numpy())
     # keeping more known voxels known can only lower the threshold
     assert calibrate.main(['--checkpoint', DEMO, '--synthetic-seeds', '500', '--frames-per-seed', '1',
-                           '--keep', '0.99']) == 0
+                           '--keep', '0.99', '--norm-weight', '0']) == 0
     stricter = json.loads(capsys.readouterr().out)
     assert stricter['thresholds']['standard'] <= report['thresholds']['standard']
+
+
+def test_calibrate_with_a_norm_weight_writes_it_beside_the_threshold(tmp_path, capsys):
+    out = tmp_path / 'weighted.safetensors'
+    args = ['--checkpoint', DEMO, '--synthetic-seeds', '500', '--frames-per-seed', '1', '--keep', '0.9']
+    assert calibrate.main([*args, '--norm-weight', '0', '--temperature', '0.1']) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert calibrate.main([*args, '--norm-weight', '0.3', '--temperature', '0.1', '--out', str(out)]) == 0
+    weighted = json.loads(capsys.readouterr().out)
+    assert weighted['norm_weight'] == 0.3 and plain['norm_weight'] == 0.0
+    assert weighted['thresholds']['standard'] != plain['thresholds']['standard']
+    loaded = load_checkpoint(out).config.inference
+    assert (loaded.unknown_norm_weight, loaded.unknown_temperature) == (0.3, 0.1)
+    assert loaded.unknown_threshold == weighted['thresholds']['standard']
 
 
 def test_bad_arguments_are_clear_errors(tmp_path, capsys):
     assert calibrate.main(['--checkpoint', DEMO, '--keep', '1.5']) == 2
     assert 'keep' in capsys.readouterr().err
+    assert calibrate.main(['--checkpoint', DEMO, '--norm-weight', '2']) == 2
+    assert 'norm-weight' in capsys.readouterr().err
     assert calibrate.main(['--checkpoint', str(tmp_path / 'missing.safetensors')]) == 2

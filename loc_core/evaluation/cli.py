@@ -53,6 +53,8 @@ def parse_args(argv=None):
     parser.add_argument('--unknown-threshold', type=float, help='override inference.unknown_threshold')
     parser.add_argument('--unknown-temperature', type=float,
                         help='override inference.unknown_temperature (0 = the best cosine is the match score)')
+    parser.add_argument('--unknown-norm-weight', type=float,
+                        help='override inference.unknown_norm_weight (0 = no feature-norm term in the match score)')
     parser.add_argument('--occupancy-threshold', type=float, help='override inference.occupancy_threshold')
     parser.add_argument('--prompt-sets', default='standard,synonyms,renamed')
     parser.add_argument('--homogenisation', action='store_true',
@@ -98,6 +100,8 @@ def main(argv=None) -> int:
             predictor.config.inference.unknown_threshold = args.unknown_threshold
         if args.unknown_temperature is not None:
             predictor.config.inference.unknown_temperature = args.unknown_temperature
+        if args.unknown_norm_weight is not None:
+            predictor.config.inference.unknown_norm_weight = args.unknown_norm_weight
         if args.occupancy_threshold is not None:
             predictor.config.inference.occupancy_threshold = args.occupancy_threshold
         predictor.config.validate()
@@ -124,6 +128,7 @@ def main(argv=None) -> int:
     report['checkpoint'] = str(predictor.checkpoint_path) if predictor.checkpoint_path else None
     report['unknown_threshold'] = predictor.config.inference.unknown_threshold
     report['unknown_temperature'] = predictor.config.inference.unknown_temperature
+    report['unknown_norm_weight'] = predictor.config.inference.unknown_norm_weight
     report['occupancy_threshold'] = predictor.config.inference.occupancy_threshold
     if args.json:
         print(json.dumps(report, sort_keys=True))

@@ -137,7 +137,8 @@ class LocPredictor:
         timings['network'] = _ms(start)
         start = time.perf_counter()
         best, best_index, coefficients = self.model.classify_voxels(
-            encoded, occupied, prompt_set.operator, with_features, inference.unknown_temperature)
+            encoded, occupied, prompt_set.operator, with_features, inference.unknown_temperature,
+            inference.unknown_norm_weight)
         self._synchronize()
         timings['language'] = _ms(start)
         start = time.perf_counter()

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from loc_core.geometry.voxel_grid import VoxelGrid
-from loc_core.models.heads import LanguageHead, OccupancyHead, soft_margin
+from loc_core.models.heads import LanguageHead, OccupancyHead, norm_bonus, soft_margin
 from loc_core.models.inputs import ModelInput
 from loc_core.models.layers import BevTrunk, ImageEncoder
 from loc_core.models.projection import ProjectionCache, feature_indices, feature_table, gather_features, lookup_features
@@ -107,10 +107,12 @@ class LocNetwork(nn.Module):
         return self.language_head.hidden(columns, cameras, k)
 
     def classify_voxels(self, encoded: Encoded, voxel_index: torch.Tensor, operator: tuple,
-                        with_features: bool = False, temperature: float = 0.0, chunk_size: int = CHUNK_VOXELS):
+                        with_features: bool = False, temperature: float = 0.0, norm_weight: float = 0.0,
+                        chunk_size: int = CHUNK_VOXELS):
         """Inference on one encoded sample: (M,3) int64 voxel indices and a
         `LanguageHead.prompt_operator` -> ((M,) float32 match score: the best cosine similarity, or
-        with `temperature` > 0 its smooth maximum `soft_best_similarity`; (M,) int64 index of the
+        with `temperature` > 0 its smooth maximum `soft_best_similarity`, plus `norm_bonus` with
+        `norm_weight` > 0; (M,) int64 index of the
         best prompt; (M,L) float32 feature coefficients, or (M,0) without `with_features`).
         A voxel's unit text-space feature is its coefficients times `feature_basis()`^T: W h / |W h|
         = (h / |W h|) W^T.
@@ -140,6 +142,8 @@ class LocNetwork(nn.Module):
             best_cosine = torch.div(values, norm, out=best[rows])
             if temperature > 0:
                 best_cosine += soft_margin(dots, norm, best_cosine, temperature)
+            if norm_weight > 0:
+                best_cosine += norm_bonus(norm, norm_weight)
             if with_features:
                 torch.div(hidden, norm[:, None], out=coefficients[rows])
         return best, best_index, coefficients

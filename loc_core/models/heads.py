@@ -89,6 +89,12 @@ def soft_best_similarity(cosine, temperature: float):
     return temperature * torch.logsumexp(cosine / temperature, dim=1)
 
 
+def norm_bonus(norm, weight: float):
+    """(M,) lengths |W h| of the voxels' language features before normalisation -> (M,) weight x
+    ln|W h|, the feature-norm term of the match score (`inference.unknown_norm_weight`)."""
+    return norm.clamp(min=1e-12).log().mul_(weight)
+
+
 def soft_margin(dots, norm, best_cosine, temperature: float):
     """What `soft_best_similarity` adds to the best cosine, T log(sum_p exp((cos_p - best) / T)),
     from (M,P) dots h . W^T t, (M,) norms |W h| and (M,) best cosines, reusing the known maximum

@@ -1,5 +1,5 @@
 """Calibrate the unknown threshold of a trained model on labelled samples: the match score (best
-cosine, or its smooth maximum at a temperature) below which only `1 - keep` of the known occupied
+cosine, or its smooth maximum at a temperature, plus the feature-norm term with a norm weight) below which only `1 - keep` of the known occupied
 voxels fall (novel objects excluded).
 
 The samples are validation towns, never training or held-out test towns (by convention seeds
@@ -24,7 +24,8 @@ from loc_core.train.samples import IGNORE
 
 
 @torch.inference_mode()
-def best_similarities(model: LocNetwork, text: torch.Tensor, samples, temperature: float = 0.0) -> np.ndarray:
+def best_similarities(model: LocNetwork, text: torch.Tensor, samples, temperature: float = 0.0,
+                      norm_weight: float = 0.0) -> np.ndarray:
     """(K,) float32 match score against `text` (P,D) (see `LocNetwork.classify_voxels`) of every
     known, labelled occupied voxel of the samples."""
     values = []
@@ -33,17 +34,17 @@ def best_similarities(model: LocNetwork, text: torch.Tensor, samples, temperatur
     for sample in samples:
         voxels = torch.from_numpy(np.argwhere(sample.class_targets() != IGNORE)).to(device)
         encoded = model.encode([make_input(sample.points, sample.images, sample.rig, device=device)])
-        scores = model.classify_voxels(encoded, voxels, operator, temperature=temperature)[0]
+        scores = model.classify_voxels(encoded, voxels, operator, temperature=temperature, norm_weight=norm_weight)[0]
         values.append(scores.float().cpu().numpy())
     return np.concatenate(values) if values else np.zeros(0, np.float32)
 
 
 def calibrate_unknown_threshold(model: LocNetwork, text_encoder, templates, samples, keep: float = 0.95,
-                                temperature: float = 0.0, prompts=OCC3D_PROMPTS) -> float:
+                                temperature: float = 0.0, prompts=OCC3D_PROMPTS, norm_weight: float = 0.0) -> float:
     """The threshold for `prompts` (one per Occ3D class 0-16, in id order)."""
     device = next(model.parameters()).device
     text = torch.from_numpy(text_encoder.encode_prompts(prompts, templates)).to(device)
-    best = best_similarities(model.eval(), text, samples, temperature)
+    best = best_similarities(model.eval(), text, samples, temperature, norm_weight)
     if len(best) == 0:
         raise ValueError('no labelled voxels to calibrate the unknown threshold on')
     return float(np.quantile(best, 1.0 - keep))
@@ -65,6 +66,8 @@ def main(argv=None) -> int:
     parser.add_argument('--keep', type=float, default=0.95, help='share of known voxels that stay known')
     parser.add_argument('--temperature', type=float,
                         help="match-score temperature T to set first (default: the checkpoint's unknown_temperature)")
+    parser.add_argument('--norm-weight', type=float,
+                        help="feature-norm weight a to set first (default: the checkpoint's unknown_norm_weight)")
     parser.add_argument('--out', help="write the checkpoint with the calibrated threshold here (default: only report)")
     args = parser.parse_args(argv)
     from loc_core.data.frame_sources import parse_seeds
@@ -87,16 +90,21 @@ def main(argv=None) -> int:
             print(f'loc-calibrate: --temperature must be >= 0, got {args.temperature}', file=sys.stderr)
             return 2
         config.inference.unknown_temperature = args.temperature
+    if args.norm_weight is not None:
+        if not 0.0 <= args.norm_weight <= 1.0:
+            print(f'loc-calibrate: --norm-weight must be in [0, 1], got {args.norm_weight}', file=sys.stderr)
+            return 2
+        config.inference.unknown_norm_weight = args.norm_weight
     encoder = create_text_encoder(config.text)
     samples = validation_samples(seeds, args.frames_per_seed, loaded.model.arch['image_size'])
-    temperature = config.inference.unknown_temperature
+    temperature, norm_weight = config.inference.unknown_temperature, config.inference.unknown_norm_weight
     report = {'seeds': args.synthetic_seeds, 'frames': len(samples), 'keep': args.keep, 'temperature': temperature,
-              'thresholds': {}}
+              'norm_weight': norm_weight, 'thresholds': {}}
     for name, make in PROMPT_SETS.items():
         prompts, ids = make()
         ordered = [prompts[ids.index(i)] for i in range(len(OCC3D_PROMPTS))]
         report['thresholds'][name] = round(calibrate_unknown_threshold(
-            loaded.model, encoder, config.text.templates, samples, args.keep, temperature, ordered), 4)
+            loaded.model, encoder, config.text.templates, samples, args.keep, temperature, ordered, norm_weight), 4)
     config.inference.unknown_threshold = report['thresholds']['standard']
     if args.out:
         save_checkpoint(args.out, loaded.model, config, loaded.step, loaded.text_identity)

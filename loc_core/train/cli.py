@@ -201,7 +201,8 @@ def _train(args, config: LocConfig, rank: int, world: int) -> int:
             samples = validation_samples(parse_seeds(args.calibrate_seeds), 1, architecture(config.model)['image_size'])
             threshold = calibrate_unknown_threshold(trainer.model, trainer.text_encoder, config.text.templates,
                                                     samples, args.calibrate_unknown,
-                                                    config.inference.unknown_temperature)
+                                                    config.inference.unknown_temperature,
+                                                    norm_weight=config.inference.unknown_norm_weight)
             config.inference.unknown_threshold = round(threshold, 4)
             log.info('calibrated unknown threshold: %.4f', threshold)
         last = trainer.save_last()
