@@ -24,7 +24,7 @@ def collect(predictor, frames):
     """-> ((K,P) float32 cosines of the scored voxels to the standard prompts, (K,) bool novel)."""
     prompts, ids = PROMPT_SETS['standard']()
     predictor.set_prompts(prompts, ids)
-    text = predictor.text_encoder.encode_prompts(prompts, predictor.config.text.templates)
+    text = predictor.prompt_embeddings
     cosines, novel = [], []
     for frame in frames:
         result = predictor.predict(frame, with_features=True)

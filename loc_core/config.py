@@ -83,6 +83,11 @@ class InferenceConfig:
     `unknown_norm_weight` a > 0 the score also gains a ln|W h|, the log length of the voxel's
     language feature before normalisation: novel objects get shorter features than known ones
     (feature-norm out-of-distribution scoring), so the score is then no longer bounded by 1 + T log P.
+    `prompt_projection` True labels each occupied voxel with the prompt whose projection onto the
+    network's feature subspace it matches best (its cosine divided by the length of that projection,
+    `LanguageHead.subspace_lengths`), so words the network never trained on compete fairly with its
+    training names; the match score keeps the plain cosines (BENCHMARKS.md, "Prompts in the feature
+    subspace").
     `checkpoint` empty = the shipped demo checkpoint when present, 'none' = an untrained, randomly
     initialised network. `return_features` False skips the voxel
     features (returned factored, see OccupancyResult: (M,L) coefficients, 128 B per voxel).
@@ -96,6 +101,7 @@ class InferenceConfig:
     unknown_threshold: float = 0.0
     unknown_temperature: float = 0.0
     unknown_norm_weight: float = 0.0
+    prompt_projection: bool = False
     device: str = 'cpu'
     num_threads: int = 1
     checkpoint: str = ''

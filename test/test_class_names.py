@@ -8,7 +8,7 @@ from toy_world import toy_config, toy_frame
 from loc_core.config import ConfigError, TrainConfig
 from loc_core.data.class_names import TRAINING_NAMES
 from loc_core.data.vocabulary import OCC3D_PROMPTS
-from loc_core.evaluation.prompts import renamed_set, synonym_set
+from loc_core.evaluation.prompts import renamed_set, synonym_set, validation_word_set
 from loc_core.text.factory import create_text_encoder
 from loc_core.train.names import ClassNameBank
 from loc_core.train.samples import TrainingSample
@@ -32,6 +32,15 @@ def test_training_names_leave_the_evaluation_words_unseen():
     flat = [n.lower() for names in TRAINING_NAMES for n in names]
     assert len(flat) == len(set(flat)), 'a name serves two classes'
     assert sum(len(n) - 1 for n in TRAINING_NAMES) >= 35
+
+
+def test_validation_words_are_neither_training_names_nor_evaluation_words():
+    words = validation_word_set()[0]
+    others = set(synonym_set()[0]) | set(renamed_set()[0]) | {n for names in TRAINING_NAMES for n in names}
+    assert len(words) == len(OCC3D_PROMPTS) == len({w.lower() for w in words})
+    for word in words:
+        clash = [w for w in others if _forms(w) & _forms(word)]
+        assert not clash, (word, clash)
 
 
 def test_bank_draw_is_deterministic_and_reaches_every_name():

@@ -113,6 +113,52 @@ def test_a_norm_weight_adds_the_log_feature_length(predictor):
     np.testing.assert_array_equal(weighted.labels, plain.labels)  # the best prompt does not change
 
 
+def test_subspace_lengths_measure_the_part_of_a_prompt_the_features_can_reach():
+    """LanguageHead.subspace_lengths: 1 for a prompt inside the span of W, 0 for one orthogonal
+    to it, the norm of the least-squares projection in general."""
+    from loc_core.models.heads import LanguageHead
+
+    torch.manual_seed(1)
+    head = LanguageHead(8, 8, 4, 16, 6, 24)
+    weight = head.projection.weight.detach()  # (24, 6)
+    inside = torch.nn.functional.normalize(torch.randn(3, 6) @ weight.T, dim=-1)
+    np.testing.assert_allclose(head.subspace_lengths(inside).numpy(), 1.0, atol=1e-5)
+    text = torch.nn.functional.normalize(torch.randn(5, 24), dim=-1)
+    projection = weight @ torch.linalg.lstsq(weight, text.T).solution  # (24, 5)
+    np.testing.assert_allclose(head.subspace_lengths(text).numpy(), projection.norm(dim=0).numpy(), atol=1e-5)
+    outside = text[:1] - (projection.T[:1])
+    assert head.subspace_lengths(torch.nn.functional.normalize(outside, dim=-1)).item() < 1e-4
+
+
+def test_prompt_projection_changes_labels_not_scores(predictor):
+    """With inference.prompt_projection a voxel's label is the prompt with the best cosine divided by
+    the length of the prompt's projection onto the feature subspace; match scores stay the same."""
+    frame = toy_frame(2)
+    inference = predictor.config.inference
+    prompts, ids = predictor.prompts, predictor.class_ids
+    try:
+        inference.unknown_threshold = -1.0
+        plain = predictor.predict(frame)
+        inference.prompt_projection = True
+        predictor.set_prompts(prompts, ids)
+        projected = predictor.predict(frame)
+        weights = predictor.prompt_label_weights
+    finally:
+        inference.prompt_projection, inference.unknown_threshold = False, 0.0
+        predictor.set_prompts(prompts, ids)
+    raw = torch.from_numpy(predictor.text_encoder.encode_prompts(prompts, predictor.config.text.templates))
+    basis, _ = torch.linalg.qr(predictor.model.language_head.projection.weight.detach())
+    np.testing.assert_allclose(weights, 1.0 / (raw @ basis).norm(dim=-1).numpy(), rtol=1e-5)
+    assert np.all(weights > 1.0) and np.ptp(weights) > 0
+    np.testing.assert_array_equal(projected.occupied_indices, plain.occupied_indices)
+    np.testing.assert_array_equal(projected.scores, plain.scores)
+    i, j, k = projected.occupied_indices.T
+    cosines = projected.similarities(predictor.prompt_embeddings)
+    np.testing.assert_array_equal(projected.labels[i, j, k], np.argmax(cosines * weights, axis=1))
+    np.testing.assert_array_equal(plain.labels[i, j, k], np.argmax(cosines, axis=1))
+    assert np.any(projected.labels != plain.labels)  # the competition between prompts changed
+
+
 def test_lidar_only_frame_and_small_chunks(predictor):
     """A frame without cameras is predicted from LiDAR alone; the chunk size of the language step
     does not change the answer."""

@@ -17,7 +17,11 @@ def test_shipped_checkpoints_resolve_by_name_and_load():
     assert loaded.config.inference.unknown_temperature == 0.1
     demo = load_checkpoint(DEMO_CHECKPOINT)  # stage 3 trained with the vehicle's own returns left out too
     assert demo.model.arch['ego_box'] == loaded.model.arch['ego_box']
-    assert (demo.config.inference.unknown_temperature, demo.config.inference.unknown_norm_weight) == (0.2, 0.15)
+    inference = demo.config.inference  # the choices made on validation towns (BENCHMARKS.md)
+    assert (inference.unknown_temperature, inference.unknown_norm_weight) == (0.2, 0.15)
+    assert (inference.occupancy_threshold, inference.prompt_projection) == (0.65, True)
+    assert demo.config.text.templates == ('{}', 'a {}', '{} in a city')
+    assert loaded.config.inference.prompt_projection is False  # the real checkpoint's choices are its own
     assert demo.config.train.class_names == 'many'
 
 

@@ -14,7 +14,7 @@ def test_calibrate_writes_the_threshold_of_the_validation_towns(tmp_path, capsys
     assert calibrate.main(['--checkpoint', DEMO, '--synthetic-seeds', '500', '--frames-per-seed', '1',
                            '--keep', '0.9', '--norm-weight', '0', '--out', str(out)]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert set(report['thresholds']) == {'standard', 'synonyms', 'renamed'}
+    assert set(report['thresholds']) == {'standard', 'synonyms', 'renamed', 'validation_words'}
     assert report['frames'] == 1 and report['seeds'] == '500'
     highest = 1.0 + report['temperature'] * np.log(17)  # without the norm term: bounded
     assert all(-1.0 <= t <= highest for t in report['thresholds'].values())
@@ -30,18 +30,23 @@ def test_calibrate_writes_the_threshold_of_the_validation_towns(tmp_path, capsys
     assert stricter['thresholds']['standard'] <= report['thresholds']['standard']
 
 
-def test_calibrate_with_a_norm_weight_writes_it_beside_the_threshold(tmp_path, capsys):
+def test_calibrate_writes_a_norm_weight_and_an_occupancy_threshold_beside_the_threshold(tmp_path, capsys):
     out = tmp_path / 'weighted.safetensors'
     args = ['--checkpoint', DEMO, '--synthetic-seeds', '500', '--frames-per-seed', '1', '--keep', '0.9']
     assert calibrate.main([*args, '--norm-weight', '0', '--temperature', '0.1']) == 0
     plain = json.loads(capsys.readouterr().out)
-    assert calibrate.main([*args, '--norm-weight', '0.3', '--temperature', '0.1', '--out', str(out)]) == 0
+    assert calibrate.main([*args, '--norm-weight', '0.3', '--temperature', '0.1', '--occupancy-threshold', '0.65',
+                           '--prompt-projection', 'off', '--template', '{}', '--template', 'the {}',
+                           '--out', str(out)]) == 0
     weighted = json.loads(capsys.readouterr().out)
     assert weighted['norm_weight'] == 0.3 and plain['norm_weight'] == 0.0
+    assert weighted['occupancy_threshold'] == 0.65 and weighted['templates'] == ['{}', 'the {}']
+    assert weighted['prompt_projection'] is False and plain['prompt_projection'] is True  # the demo's own
     assert weighted['thresholds']['standard'] != plain['thresholds']['standard']
     loaded = load_checkpoint(out).config.inference
-    assert (loaded.unknown_norm_weight, loaded.unknown_temperature) == (0.3, 0.1)
+    assert (loaded.unknown_norm_weight, loaded.unknown_temperature, loaded.occupancy_threshold) == (0.3, 0.1, 0.65)
     assert loaded.unknown_threshold == weighted['thresholds']['standard']
+    assert load_checkpoint(out).config.text.templates == ('{}', 'the {}') and loaded.prompt_projection is False
 
 
 def test_bad_arguments_are_clear_errors(tmp_path, capsys):
@@ -49,4 +54,8 @@ def test_bad_arguments_are_clear_errors(tmp_path, capsys):
     assert 'keep' in capsys.readouterr().err
     assert calibrate.main(['--checkpoint', DEMO, '--norm-weight', '2']) == 2
     assert 'norm-weight' in capsys.readouterr().err
+    assert calibrate.main(['--checkpoint', DEMO, '--occupancy-threshold', '1']) == 2
+    assert 'occupancy-threshold' in capsys.readouterr().err
+    assert calibrate.main(['--checkpoint', DEMO, '--template', 'no placeholder']) == 2
+    assert 'templates' in capsys.readouterr().err
     assert calibrate.main(['--checkpoint', str(tmp_path / 'missing.safetensors')]) == 2

@@ -56,6 +56,8 @@ def parse_args(argv=None):
     parser.add_argument('--unknown-norm-weight', type=float,
                         help='override inference.unknown_norm_weight (0 = no feature-norm term in the match score)')
     parser.add_argument('--occupancy-threshold', type=float, help='override inference.occupancy_threshold')
+    parser.add_argument('--prompt-projection', choices=('on', 'off'),
+                        help='override inference.prompt_projection (labels from the prompts projected onto the feature subspace)')
     parser.add_argument('--prompt-sets', default='standard,synonyms,renamed')
     parser.add_argument('--homogenisation', action='store_true',
                         help='also measure the mean cosine of voxel features across / within classes')
@@ -104,6 +106,8 @@ def main(argv=None) -> int:
             predictor.config.inference.unknown_norm_weight = args.unknown_norm_weight
         if args.occupancy_threshold is not None:
             predictor.config.inference.occupancy_threshold = args.occupancy_threshold
+        if args.prompt_projection is not None:
+            predictor.config.inference.prompt_projection = args.prompt_projection == 'on'
         predictor.config.validate()
         if args.synthetic_seeds:
             seeds, simulation = parse_seeds(args.synthetic_seeds), sim_config(args.sim_config)
@@ -130,6 +134,7 @@ def main(argv=None) -> int:
     report['unknown_temperature'] = predictor.config.inference.unknown_temperature
     report['unknown_norm_weight'] = predictor.config.inference.unknown_norm_weight
     report['occupancy_threshold'] = predictor.config.inference.occupancy_threshold
+    report['prompt_projection'] = predictor.config.inference.prompt_projection
     if args.json:
         print(json.dumps(report, sort_keys=True))
     else:

@@ -31,12 +31,14 @@ NO_CHECKPOINT = 'none'  # explicit request for an untrained, randomly initialise
 
 @dataclass(frozen=True)
 class PromptSet:
-    """Prompts with their Occ3D ids, (P,D) unit embeddings and the head's prompt operator."""
+    """Prompts with their Occ3D ids, (P,D) unit embeddings, the head's prompt operator and, with
+    prompt projection, (P,) weights on the cosines when the label is chosen."""
 
     prompts: tuple
     class_ids: np.ndarray
     embeddings: torch.Tensor
     operator: tuple
+    label_weights: torch.Tensor | None = None
 
 
 class LocPredictor:
@@ -97,6 +99,20 @@ class LocPredictor:
     def class_ids(self) -> np.ndarray:
         return self._prompts.class_ids.copy()
 
+    @property
+    def prompt_embeddings(self) -> np.ndarray:
+        """(P,D) float32 unit embeddings of the prompts; `OccupancyResult.similarities` of these are
+        the cosines behind `scores`, and behind `labels` after `prompt_label_weights`."""
+        return self._prompts.embeddings.float().cpu().numpy()
+
+    @property
+    def prompt_label_weights(self) -> np.ndarray:
+        """(P,) float32 factors on each prompt's cosines when the best prompt (the label) is chosen:
+        1 / the length of the prompt's projection onto the network's feature subspace with
+        `inference.prompt_projection`, else ones."""
+        weights = self._prompts.label_weights
+        return np.ones(len(self._prompts.prompts), np.float32) if weights is None else weights.float().cpu().numpy()
+
     def set_prompts(self, prompts, class_ids=None) -> None:
         """Re-encode the prompt set and swap it in atomically (a concurrent predict sees the old or
         the new set, never a mix). `class_ids` (P,) Occ3D ids, -1 = outside the vocabulary."""
@@ -109,8 +125,11 @@ class LocPredictor:
         emb = self.text_encoder.encode_prompts(prompts, self.config.text.templates)
         embeddings = torch.from_numpy(emb).to(self.device)
         with torch.inference_mode():
-            operator = tuple(t.clone() for t in self.model.language_head.prompt_operator(embeddings))
-        new = PromptSet(prompts, ids, embeddings, operator)
+            head = self.model.language_head
+            operator = tuple(t.clone() for t in head.prompt_operator(embeddings))
+            weights = 1.0 / head.subspace_lengths(embeddings).clamp(min=1e-6) \
+                if self.config.inference.prompt_projection else None
+        new = PromptSet(prompts, ids, embeddings, operator, weights)
         with self._lock:
             self._prompts = new
 
@@ -138,7 +157,7 @@ class LocPredictor:
         start = time.perf_counter()
         best, best_index, coefficients = self.model.classify_voxels(
             encoded, occupied, prompt_set.operator, with_features, inference.unknown_temperature,
-            inference.unknown_norm_weight)
+            inference.unknown_norm_weight, label_weights=prompt_set.label_weights)
         self._synchronize()
         timings['language'] = _ms(start)
         start = time.perf_counter()

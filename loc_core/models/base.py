@@ -108,12 +108,14 @@ class LocNetwork(nn.Module):
 
     def classify_voxels(self, encoded: Encoded, voxel_index: torch.Tensor, operator: tuple,
                         with_features: bool = False, temperature: float = 0.0, norm_weight: float = 0.0,
-                        chunk_size: int = CHUNK_VOXELS):
+                        chunk_size: int = CHUNK_VOXELS, label_weights: torch.Tensor | None = None):
         """Inference on one encoded sample: (M,3) int64 voxel indices and a
         `LanguageHead.prompt_operator` -> ((M,) float32 match score: the best cosine similarity, or
         with `temperature` > 0 its smooth maximum `soft_best_similarity`, plus `norm_bonus` with
         `norm_weight` > 0; (M,) int64 index of the
-        best prompt; (M,L) float32 feature coefficients, or (M,0) without `with_features`).
+        best prompt; (M,L) float32 feature coefficients, or (M,0) without `with_features`). With
+        `label_weights` (P,) the best prompt is the one with the highest weighted cosine (prompt
+        projection: 1 / `LanguageHead.subspace_lengths`); the match score keeps the plain cosines.
         A voxel's unit text-space feature is its coefficients times `feature_basis()`^T: W h / |W h|
         = (h / |W h|) W^T.
         The same as `voxel_hidden`, `LanguageHead.cosine` and a max over prompts, run over chunks of
@@ -137,7 +139,11 @@ class LocNetwork(nn.Module):
             camera_index = self.camera_index_of(sample, part, column * nz + k)
             hidden = head.hidden(columns.index_select(0, column), lookup_features(cameras, camera_index), k)
             dots, norm = head.dots_and_norm(hidden, operator)
-            values, best_index[rows] = dots.max(dim=1)
+            if label_weights is None:
+                values, best_index[rows] = dots.max(dim=1)
+            else:
+                values = dots.max(dim=1).values
+                best_index[rows] = (dots * label_weights).argmax(dim=1)
             # the norm is positive: the best cosine is the best dot product over the norm
             best_cosine = torch.div(values, norm, out=best[rows])
             if temperature > 0:

@@ -57,6 +57,17 @@ class LanguageHead(nn.Module):
         under a bfloat16 autocast forward)."""
         return F.normalize(self.projection(hidden).float(), dim=-1)
 
+    def subspace_lengths(self, text):
+        """(P,D) unit text embeddings -> (P,) float32 length of each one's orthogonal projection onto
+        the span of W, the L-dimensional subspace of the text space that voxel features live in.
+        A unit feature's cosine to a prompt only sees the prompt's part inside that span, while the
+        prompt's full length divides it: a word lying mostly outside the span (one the network never
+        trained on) scores low against every voxel. Divided by this length, the cosine is the one to
+        the prompt's projection, so every prompt competes on the part the network can express
+        (`inference.prompt_projection`)."""
+        basis, _ = torch.linalg.qr(self.projection.weight.detach().float())  # (D,L) orthonormal
+        return (text.float() @ basis).norm(dim=-1)
+
     def prompt_operator(self, text):
         """(P,D) unit text embeddings -> ((P,L) W^T t, (L,L) W^T W), reused for every voxel."""
         weight = self.projection.weight  # (D, L)

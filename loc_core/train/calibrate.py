@@ -17,6 +17,7 @@ import sys
 import numpy as np
 import torch
 
+from loc_core.config import ConfigError
 from loc_core.data.vocabulary import OCC3D_PROMPTS
 from loc_core.models.base import LocNetwork
 from loc_core.models.inputs import make_input
@@ -41,7 +42,8 @@ def best_similarities(model: LocNetwork, text: torch.Tensor, samples, temperatur
 
 def calibrate_unknown_threshold(model: LocNetwork, text_encoder, templates, samples, keep: float = 0.95,
                                 temperature: float = 0.0, prompts=OCC3D_PROMPTS, norm_weight: float = 0.0) -> float:
-    """The threshold for `prompts` (one per Occ3D class 0-16, in id order)."""
+    """The threshold for `prompts` (one per Occ3D class 0-16, in id order). Prompt projection
+    changes labels, not match scores, so it plays no part here."""
     device = next(model.parameters()).device
     text = torch.from_numpy(text_encoder.encode_prompts(prompts, templates)).to(device)
     best = best_similarities(model.eval(), text, samples, temperature, norm_weight)
@@ -68,6 +70,12 @@ def main(argv=None) -> int:
                         help="match-score temperature T to set first (default: the checkpoint's unknown_temperature)")
     parser.add_argument('--norm-weight', type=float,
                         help="feature-norm weight a to set first (default: the checkpoint's unknown_norm_weight)")
+    parser.add_argument('--template', action='append', dest='templates',
+                        help="text template with '{}' (repeat for several; replaces the checkpoint's text.templates)")
+    parser.add_argument('--prompt-projection', choices=('on', 'off'),
+                        help="set inference.prompt_projection first (default: the checkpoint's)")
+    parser.add_argument('--occupancy-threshold', type=float,
+                        help='also set inference.occupancy_threshold (chosen on validation towns; default: keep)')
     parser.add_argument('--out', help="write the checkpoint with the calibrated threshold here (default: only report)")
     args = parser.parse_args(argv)
     from loc_core.data.frame_sources import parse_seeds
@@ -95,11 +103,27 @@ def main(argv=None) -> int:
             print(f'loc-calibrate: --norm-weight must be in [0, 1], got {args.norm_weight}', file=sys.stderr)
             return 2
         config.inference.unknown_norm_weight = args.norm_weight
+    if args.occupancy_threshold is not None:
+        if not 0.0 < args.occupancy_threshold < 1.0:
+            print(f'loc-calibrate: --occupancy-threshold must be in (0, 1), got {args.occupancy_threshold}', file=sys.stderr)
+            return 2
+        config.inference.occupancy_threshold = args.occupancy_threshold
+    if args.prompt_projection is not None:
+        config.inference.prompt_projection = args.prompt_projection == 'on'
+    if args.templates:
+        config.text.templates = tuple(args.templates)
+    try:
+        config.validate()
+    except ConfigError as exc:
+        print(f'loc-calibrate: {exc}', file=sys.stderr)
+        return 2
     encoder = create_text_encoder(config.text)
     samples = validation_samples(seeds, args.frames_per_seed, loaded.model.arch['image_size'])
     temperature, norm_weight = config.inference.unknown_temperature, config.inference.unknown_norm_weight
     report = {'seeds': args.synthetic_seeds, 'frames': len(samples), 'keep': args.keep, 'temperature': temperature,
-              'norm_weight': norm_weight, 'thresholds': {}}
+              'norm_weight': norm_weight, 'occupancy_threshold': config.inference.occupancy_threshold,
+              'prompt_projection': config.inference.prompt_projection, 'templates': list(config.text.templates),
+              'thresholds': {}}
     for name, make in PROMPT_SETS.items():
         prompts, ids = make()
         ordered = [prompts[ids.index(i)] for i in range(len(OCC3D_PROMPTS))]
