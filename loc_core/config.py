@@ -159,7 +159,9 @@ class TrainConfig:
     `camera_dropout` probability that a sample loses every camera, `camera_drop_each` that it loses
     one camera, `appearance_jitter` colour/blur/noise strength (0-1), `rotation_augment` probability
     of a random quarter turn of the whole sample about the ego z axis, `height_shift` probability of
-    moving it up or down by 1 to `max_height_shift_voxels` whole voxels. `precision` 'fp32' or 'bf16':
+    moving it up or down by 1 to `max_height_shift_voxels` whole voxels, `ground_warp` probability of
+    bending it under a smooth ground height field zero at the ego, up to `max_ground_grade` (rise per
+    metre) of tilt and as much again of bowl at 40 m. `precision` 'fp32' or 'bf16':
     the network forward under bfloat16 autocast (the losses stay float32); the device is
     `inference.device`. `class_names` 'standard' (one prompt per class) or 'many' (each step gives
     every class one of its names from loc_core/data/class_names.py, and one of `text.templates`; the
@@ -195,6 +197,8 @@ class TrainConfig:
     rotation_augment: float = 0.0
     height_shift: float = 0.0
     max_height_shift_voxels: int = 2
+    ground_warp: float = 0.0
+    max_ground_grade: float = 0.03
     precision: str = 'fp32'
     class_names: str = 'standard'
     standard_name_share: float = 0.5
@@ -211,8 +215,10 @@ class TrainConfig:
             raise ConfigError(f"train.class_names must be 'standard' or 'many', got {self.class_names!r}")
         if self.max_height_shift_voxels < 0:
             raise ConfigError('train.max_height_shift_voxels must be >= 0')
+        if not 0.0 <= self.max_ground_grade <= 0.2:
+            raise ConfigError(f'train.max_ground_grade must be in [0, 0.2], got {self.max_ground_grade}')
         for name in ('real_fraction', 'camera_dropout', 'camera_drop_each', 'appearance_jitter', 'rotation_augment',
-                     'height_shift', 'standard_name_share'):
+                     'height_shift', 'ground_warp', 'standard_name_share'):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f'train.{name} must be in [0, 1], got {getattr(self, name)}')
         if self.mode not in ('supervised', 'self_supervised'):

@@ -185,3 +185,48 @@ def test_height_shift_moves_points_labels_and_cameras_by_whole_voxels():
         assert np.array_equal(sample.semantics[b[:, 0], b[:, 1], b[:, 2]], moved.semantics[a[:, 0], a[:, 1], a[:, 2]])
         entered = slice(0, voxels) if voxels > 0 else slice(voxels, None)
         assert not moved.known[:, :, entered].any() and (moved.semantics[:, :, entered] == FREE_ID).all()
+
+
+def test_ground_warp_bends_points_and_label_columns_but_not_the_cameras():
+    from loc_core.train.augment import ground_height, shift_columns, warp_ground
+
+    sample = TrainingSample.from_frame(toy_frame(9), (64, 32))
+    warp = (0.12, -0.08, 0.01)  # the toy grid is 12.8 m wide
+    moved = warp_ground(sample, *warp, GRID.voxel_size)
+    x, y = sample.points[:, 0].astype(np.float64), sample.points[:, 1].astype(np.float64)
+    np.testing.assert_allclose(moved.points[:, 2] - sample.points[:, 2], ground_height(x, y, *warp), atol=1e-5)
+    np.testing.assert_array_equal(moved.points[:, :2], sample.points[:, :2])
+    np.testing.assert_array_equal(moved.cam_to_ego, sample.cam_to_ego)
+    nx, ny, nz = sample.semantics.shape
+    centres = (np.arange(nx) + 0.5 - nx / 2) * GRID.voxel_size
+    layers = np.rint(ground_height(centres[:, None], centres[None, :], *warp) / GRID.voxel_size).astype(int)
+    assert layers.min() < 0 < layers.max()  # the field rises and falls across the grid
+    for i, j in ((0, 0), (nx - 1, ny // 2), (nx // 2, ny // 2), (nx // 3, ny - 1)):
+        k = layers[i, j]
+        column, bent = sample.semantics[i, j], moved.semantics[i, j]
+        if k >= 0:
+            np.testing.assert_array_equal(bent[k:], column[:nz - k])
+            assert not moved.known[i, j, :k].any()
+        else:
+            np.testing.assert_array_equal(bent[:k], column[-k:])
+            assert not moved.known[i, j, k:].any()
+    assert layers[nx // 2, ny // 2] == 0
+    np.testing.assert_array_equal(moved.semantics[nx // 2, ny // 2], sample.semantics[nx // 2, ny // 2])
+    # a whole-grid shift is the height shift's label move
+    grid = np.arange(2 * 2 * 4).reshape(2, 2, 4)
+    up = shift_columns(grid, np.array([[1, 0], [-2, 9]]), -1)
+    assert up[0, 0].tolist() == [-1, 0, 1, 2] and up[0, 1].tolist() == grid[0, 1].tolist()
+    assert up[1, 0].tolist() == [10, 11, -1, -1] and up[1, 1].tolist() == [-1] * 4
+
+
+def test_ground_warp_is_drawn_only_when_asked():
+    from loc_core.train.augment import AugmentSettings, augment_sample
+
+    sample = TrainingSample.from_frame(toy_frame(9), (64, 32))
+    still = augment_sample(sample, AugmentSettings(rotation=0.0, ground_warp=0.0), np.random.default_rng(0))
+    assert still is sample
+    bent = augment_sample(sample, AugmentSettings(ground_warp=1.0, max_ground_grade=0.05), np.random.default_rng(0))
+    assert not np.allclose(bent.points[:, 2], sample.points[:, 2])
+    np.testing.assert_array_equal(bent.cam_to_ego, sample.cam_to_ego)
+    again = augment_sample(sample, AugmentSettings(ground_warp=1.0, max_ground_grade=0.05), np.random.default_rng(0))
+    np.testing.assert_array_equal(again.semantics, bent.semantics)  # deterministic for one generator state

@@ -12,7 +12,15 @@
 * height shift by whole voxels: the scene moves up or down, as the ground does on a slope or a hill
   (the synthetic towns and the one real training scene are flat, so without it the network learns
   that the ground sits at one height and fills every voxel below it, which real hilly streets show
-  as free). Layers shifted in from outside the grid are left unknown.
+  as free). Layers shifted in from outside the grid are left unknown;
+* ground warp: the world bends under a smooth height field h(x, y) = gx x + gy y + c (x^2 + y^2)
+  that is zero at the ego (a street that rises or falls away from the vehicle, a crowned or dished
+  road): every point moves up by h at its own (x, y), every label column by h at its centre in
+  whole layers. The vehicle and its cameras stay where they are, so (unlike the height shift) the
+  ground's height relative to the sensor changes with distance, as on real streets (the shared
+  lidarseg scene's ground points lie 0.5 m below to 2 m above the ego's at 14-35 m; the simulator's
+  are flat). The images are not re-rendered, so with cameras the image content of a far voxel is up
+  to |h| off its label; LiDAR-only samples stay exact.
 
 Inputs stay in the same normalisation for every source: uint8 RGB here, /255 in `make_input`."""
 from __future__ import annotations
@@ -37,15 +45,19 @@ class AugmentSettings:
     height_shift: float = 0.0
     max_shift_voxels: int = 2
     voxel_size: float = 0.4
+    ground_warp: float = 0.0
+    max_ground_grade: float = 0.03
 
     @classmethod
     def from_train_config(cls, train, voxel_size: float = 0.4) -> 'AugmentSettings':
         return cls(train.camera_dropout, train.camera_drop_each, train.appearance_jitter, train.rotation_augment,
-                   train.height_shift, train.max_height_shift_voxels, voxel_size)
+                   train.height_shift, train.max_height_shift_voxels, voxel_size, train.ground_warp,
+                   train.max_ground_grade)
 
     @property
     def active(self) -> bool:
-        return any((self.camera_dropout, self.camera_drop_each, self.appearance, self.rotation, self.height_shift))
+        return any((self.camera_dropout, self.camera_drop_each, self.appearance, self.rotation, self.height_shift,
+                    self.ground_warp))
 
 
 def augment_sample(sample: TrainingSample, settings: AugmentSettings, rng: np.random.Generator) -> TrainingSample:
@@ -58,12 +70,19 @@ def augment_sample(sample: TrainingSample, settings: AugmentSettings, rng: np.ra
     shift = 0
     if rng.random() < settings.height_shift and settings.max_shift_voxels > 0:
         shift = int(rng.choice([k for k in range(-settings.max_shift_voxels, settings.max_shift_voxels + 1) if k]))
+    warp = None
+    if settings.ground_warp > 0 and rng.random() < settings.ground_warp:
+        grade = settings.max_ground_grade
+        # the bowl term reaches at most the tilt's height at the grid's half width (40 m)
+        half_width = sample.semantics.shape[0] * settings.voxel_size / 2
+        warp = (*rng.uniform(-grade, grade, 2), rng.uniform(-grade, grade) / half_width)
     keep = np.zeros(len(sample.images), bool) if drop_all else ~drop_each
     out = select_cameras(sample, keep)
     if settings.appearance > 0 and len(out.images):
         out = replace(out, images=jitter_appearance(out.images, settings.appearance, rng))
     out = rotate_quarter_turns(out, turns) if turns else out
-    return shift_height(out, shift, settings.voxel_size) if shift else out
+    out = shift_height(out, shift, settings.voxel_size) if shift else out
+    return warp_ground(out, *warp, settings.voxel_size) if warp else out
 
 
 def select_cameras(sample: TrainingSample, keep: np.ndarray) -> TrainingSample:
@@ -135,3 +154,40 @@ def shift_height(sample: TrainingSample, voxels: int, voxel_size: float) -> Trai
     novel[:, :, dst] = sample.novel[:, :, src]
     return replace(sample, points=points, cam_to_ego=lift @ sample.cam_to_ego, semantics=semantics, known=known,
                    novel=novel)
+
+
+def ground_height(x, y, grade_x: float, grade_y: float, curvature: float):
+    """h(x, y) = grade_x x + grade_y y + curvature (x^2 + y^2), metres (zero at the ego origin)."""
+    return grade_x * x + grade_y * y + curvature * (x * x + y * y)
+
+
+def warp_ground(sample: TrainingSample, grade_x: float, grade_y: float, curvature: float,
+                voxel_size: float) -> TrainingSample:
+    """Bend the sample under `ground_height`: points (ego frame, metres) move up by h at their own
+    (x, y); each label column (the grid square and centred on the ego, as Occ3D's) moves by h at its
+    centre rounded to whole layers, layers entering from outside free and unknown. Cameras stay."""
+    points = sample.points.copy()
+    points[:, 2] += ground_height(points[:, 0].astype(np.float64), points[:, 1].astype(np.float64),
+                                  grade_x, grade_y, curvature).astype(np.float32)
+    nx, ny, _ = sample.semantics.shape
+    x = (np.arange(nx) + 0.5 - nx / 2) * voxel_size
+    y = (np.arange(ny) + 0.5 - ny / 2) * voxel_size
+    layers = np.rint(ground_height(x[:, None], y[None, :], grade_x, grade_y, curvature) / voxel_size).astype(int)
+    return replace(sample, points=points, semantics=shift_columns(sample.semantics, layers, FREE_ID),
+                   known=shift_columns(sample.known, layers, False), novel=shift_columns(sample.novel, layers, False))
+
+
+def shift_columns(grid: np.ndarray, layers: np.ndarray, fill) -> np.ndarray:
+    """(X,Y,Z) grid with its column (i, j) moved up by (X,Y) int `layers`[i, j] layers (down when
+    negative); what enters a column from outside is `fill`."""
+    out = np.full_like(grid, fill)
+    depth = grid.shape[2]
+    for k in np.unique(layers):
+        columns = layers == k
+        if k == 0:
+            out[columns] = grid[columns]
+        elif 0 < k < depth:
+            out[columns, k:] = grid[columns, :-k]
+        elif -depth < k < 0:
+            out[columns, :k] = grid[columns, -k:]
+    return out
