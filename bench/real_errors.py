@@ -2,7 +2,9 @@
 per range band, the true positives, false positives and false negatives of occupancy per frame; how
 many of the false positives lie in voxels that the frame's own LiDAR rays crossed well above their
 end point (space this very sweep saw as free) against those it never observed, and the same share
-of the labels' occupied voxels (a check of the labels); and the IoU when the
+of the labels' occupied voxels (a check of the labels); the false positives of the lowest layers
+by what the sweep holds in their column (no return at all, or its lowest return above or below the
+voxel); and the IoU when the
 previous K keyframes' points are added to the input (no retraining).
 
 Usage: .venv/bin/python bench/real_errors.py [--checkpoint real] [--source lidarseg|scene0916]
@@ -67,6 +69,24 @@ def seen_free(frame, grid: VoxelGrid) -> np.ndarray:
     return free
 
 
+COLUMN_LAYERS = 5  # the layers up to 1 m above the ego's ground, where the flooding is
+
+
+def column_evidence(frame, grid: VoxelGrid, false_positive) -> np.ndarray:
+    """(COLUMN_LAYERS, 3) false positives of each low layer whose column holds no return of this
+    sweep, whose lowest return lies above the voxel, or below it (never in it: a return makes its
+    voxel occupied in the labels)."""
+    index = np.floor((frame.points_ego() - grid.lower) / grid.voxel_size).astype(int)
+    index = index[np.all((index >= 0) & (index < np.asarray(grid.shape)), axis=1)]
+    lowest = np.full(grid.shape[:2], grid.shape[2])  # no return
+    np.minimum.at(lowest, (index[:, 0], index[:, 1]), index[:, 2])
+    out = np.zeros((COLUMN_LAYERS, 3))
+    for z in range(COLUMN_LAYERS):
+        low = lowest[false_positive[:, :, z]]
+        out[z] = [(low == grid.shape[2]).sum(), ((low > z) & (low < grid.shape[2])).sum(), (low < z).sum()]
+    return out
+
+
 def with_previous_points(frames, i: int, k: int):
     """Frame i with the points of the k keyframes before it, moved into its LiDAR frame by the poses."""
     frame = frames[i]
@@ -97,6 +117,7 @@ def analyse(predictor, frames, every: int, accumulate) -> dict:
     layers = np.zeros((z_count, 3))
     bands = np.zeros((len(RANGE_BANDS), 3))
     fp_seen_free = fp_total = labelled_seen_free = labelled_total = 0.0
+    columns = np.zeros((COLUMN_LAYERS, 3))
     accumulated = {k: np.zeros(3) for k in accumulate}
     for i in chosen:
         frame = frames[i]
@@ -112,6 +133,7 @@ def analyse(predictor, frames, every: int, accumulate) -> dict:
         free = seen_free(frame, grid)
         fp_total += false_positive.sum()
         fp_seen_free += (false_positive & free).sum()
+        columns += column_evidence(frame, grid, false_positive)
         labelled_total += truth.sum()
         labelled_seen_free += (truth & free).sum()
         for k in accumulate:
@@ -128,6 +150,9 @@ def analyse(predictor, frames, every: int, accumulate) -> dict:
         'false_positives_in_space_this_sweep_saw_free': round(100.0 * fp_seen_free / max(fp_total, 1.0), 1),
         'labelled_occupied_in_space_this_sweep_saw_free': round(100.0 * labelled_seen_free / max(labelled_total, 1.0),
                                                                  1),
+        'low_false_positives_by_column': [
+            {'z_index': z, 'no_return': int(a / n), 'lowest_return_above': int(b / n), 'lowest_return_below': int(c / n)}
+            for z, (a, b, c) in enumerate(columns)],
         'iou_with_previous_keyframes': {str(k): round(iou(c), 1) for k, c in accumulated.items()},
     }
 
