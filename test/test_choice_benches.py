@@ -1,21 +1,10 @@
 """The validation-town choice benches (bench/prompt_space.py): which variants they try and the rule
 that picks one."""
-import importlib.util
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[1] / 'bench'
+from bench_modules import load_bench
 
 
-def _prompt_space(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCH))  # the bench imports its sibling validation_towns
-    spec = importlib.util.spec_from_file_location('prompt_space_bench', BENCH / 'prompt_space.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_variants_add_only_templates_the_checkpoint_lacks(monkeypatch):
-    bench = _prompt_space(monkeypatch)
+def test_variants_add_only_templates_the_checkpoint_lacks():
+    bench = load_bench('prompt_space')
     variants = bench.variants(('{}', '{} in a city'))
     assert len(variants) == 2 * (1 + len(bench.EXTRA_TEMPLATES))
     assert variants['checkpoint'] == (('{}', '{} in a city'), False)
@@ -23,8 +12,8 @@ def test_variants_add_only_templates_the_checkpoint_lacks(monkeypatch):
     assert variants['street'][0] == ('{}', '{} in a city', 'a {} in a street scene', 'the {} next to the road')
 
 
-def test_the_rule_prefers_new_words_but_guards_the_standard_prompts(monkeypatch):
-    bench = _prompt_space(monkeypatch)
+def test_the_rule_prefers_new_words_but_guards_the_standard_prompts():
+    bench = load_bench('prompt_space')
     rows = [{'variant': 'checkpoint', 'standard': 55.0, 'validation_words': 40.0},
             {'variant': 'costly', 'standard': 54.0, 'validation_words': 50.0},  # 1.0 below: not allowed
             {'variant': 'fair', 'standard': 54.6, 'validation_words': 45.0},

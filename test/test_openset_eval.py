@@ -229,14 +229,9 @@ def test_lidarseg_scene_poses_read_every_frame(tmp_path):
 
 
 def _bench_module():
-    import importlib.util
-    from pathlib import Path
+    from bench_modules import load_bench
 
-    path = Path(__file__).resolve().parents[1] / 'bench' / 'openset_eval.py'
-    spec = importlib.util.spec_from_file_location('openset_eval_bench', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench('openset_eval')
 
 
 def test_the_bench_chooses_the_norm_term_when_only_the_feature_length_separates():

@@ -1,23 +1,14 @@
 """bench/real_errors.py's column breakdown of low false positives on a hand-made case."""
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+from bench_modules import load_bench
 
 from loc_core.geometry.voxel_grid import VoxelGrid
 
 
-def _bench():
-    path = Path(__file__).resolve().parents[1] / 'bench' / 'real_errors.py'
-    spec = importlib.util.spec_from_file_location('real_errors_bench', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_false_positives_are_split_by_the_returns_in_their_column():
-    bench = _bench()
+    bench = load_bench('real_errors')
     grid = VoxelGrid()
     centre = lambda i, j, k: np.asarray(grid.lower) + (np.array([i, j, k]) + 0.5) * grid.voxel_size  # noqa: E731
     points = np.array([centre(10, 10, 3), centre(10, 10, 6), centre(20, 20, 0)], np.float32)
