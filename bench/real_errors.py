@@ -14,7 +14,6 @@ real data are nuScenes data (Motional), CC BY-NC-SA 4.0."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from loc_core.data.accumulate import with_earlier_points  # noqa: E402
 from loc_core.data.sample_data import LIDARSEG_FRAMES, NUSCENES_MINI_SCENE, sample_data_root  # noqa: E402
 from loc_core.geometry.voxel_grid import VoxelGrid  # noqa: E402
 
@@ -87,18 +87,6 @@ def column_evidence(frame, grid: VoxelGrid, false_positive) -> np.ndarray:
     return out
 
 
-def with_previous_points(frames, i: int, k: int):
-    """Frame i with the points of the k keyframes before it, moved into its LiDAR frame by the poses."""
-    frame = frames[i]
-    points, intensity = [frame.points], [frame.intensity]
-    for earlier in frames[max(0, i - k):i]:
-        move = np.linalg.inv(frame.lidar_to_world) @ earlier.lidar_to_world
-        points.append((earlier.points @ move[:3, :3].T + move[:3, 3]).astype(np.float32))
-        intensity.append(earlier.intensity)
-    return dataclasses.replace(frame, points=np.concatenate(points), intensity=np.concatenate(intensity), ring=None,
-                               point_labels=None, point_instance_ids=None)
-
-
 def load_frames(source: str, labels_dir: str) -> list:
     from loc_core.data.frame_sources import lidarseg_frames, nuscenes_frames
 
@@ -137,7 +125,7 @@ def analyse(predictor, frames, every: int, accumulate) -> dict:
         labelled_total += truth.sum()
         labelled_seen_free += (truth & free).sum()
         for k in accumulate:
-            extra = predictor.predict(with_previous_points(frames, i, k)).occupied if k else pred
+            extra = predictor.predict(with_earlier_points(frame, frames[max(0, i - k):i])).occupied if k else pred
             accumulated[k] += counts(extra, truth, mask)
     n = len(chosen)
     return {

@@ -86,11 +86,17 @@ def test_loc_eval_json_on_synthetic_frames(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report['standard']['frames'] == 1 and report['synonyms']['frames'] == 1
     assert 0 <= report['standard']['miou'] <= 100 and 'renamed' not in report
-    assert report['occupancy_threshold'] == 0.5
+    assert report['occupancy_threshold'] == 0.5 and report['accumulated_frames'] == 0
     assert set(report['open_set']) == {'auroc', 'fpr95', 'novel_voxels', 'known_voxels'}
     assert main(['--checkpoint', str(tmp_path / 'missing.safetensors'), '--synthetic-seeds', '3']) == 2
     assert main(['--checkpoint', str(path)]) == 2  # no data source
     assert main(['--checkpoint', str(path), '--synthetic-seeds', '3', '--occupancy-threshold', '1.5']) == 2
+    assert main(['--checkpoint', str(path), '--synthetic-seeds', '3', '--accumulate', '-1']) == 2
+    capsys.readouterr()
+    assert main(['--checkpoint', str(path), '--synthetic-seeds', '3', '--frames-per-seed', '2', '--json',
+                 '--prompt-sets', 'standard', '--accumulate', '1']) == 0
+    stacked = json.loads(capsys.readouterr().out)
+    assert stacked['accumulated_frames'] == 1 and stacked['standard']['frames'] == 2
 
 
 def test_homogenisation_meter_separates_collapsed_from_distinct_features():

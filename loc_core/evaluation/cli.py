@@ -58,6 +58,9 @@ def parse_args(argv=None):
     parser.add_argument('--occupancy-threshold', type=float, help='override inference.occupancy_threshold')
     parser.add_argument('--prompt-projection', choices=('on', 'off'),
                         help='override inference.prompt_projection (labels from the prompts projected onto the feature subspace)')
+    parser.add_argument('--accumulate', type=int, default=0, metavar='K',
+                        help='add the points of up to K earlier frames of the same scene to each input, moved by '
+                             'the ego poses (loc_core.data.accumulate; default 0: one sweep)')
     parser.add_argument('--prompt-sets', default='standard,synonyms,renamed')
     parser.add_argument('--homogenisation', action='store_true',
                         help='also measure the mean cosine of voxel features across / within classes')
@@ -82,6 +85,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING if args.json else logging.INFO,
                         format='%(asctime)s %(name)s %(levelname)s %(message)s', stream=sys.stderr)
     from loc_core.config import ConfigError, LocConfig
+    from loc_core.data.accumulate import accumulate
     from loc_core.data.frame_sources import lidarseg_frames, nuscenes_frames, parse_seeds, sim_config, synthetic_frames
     from loc_core.evaluation.prompts import PROMPT_SETS
     from loc_core.inference.predictor import LocPredictor
@@ -89,6 +93,9 @@ def main(argv=None) -> int:
 
     if sum(bool(v) for v in (args.synthetic_seeds, args.nuscenes_dataroot, args.lidarseg)) != 1:
         print('loc-eval: give exactly one of --synthetic-seeds, --nuscenes-dataroot or --lidarseg', file=sys.stderr)
+        return 2
+    if args.accumulate < 0:
+        print(f'loc-eval: --accumulate must be >= 0, got {args.accumulate}', file=sys.stderr)
         return 2
     sets = tuple(s for s in args.prompt_sets.split(',') if s)
     unknown = [s for s in sets if s not in PROMPT_SETS]
@@ -119,6 +126,7 @@ def main(argv=None) -> int:
         else:
             frames = nuscenes_frames(args.nuscenes_dataroot, args.nuscenes_version, args.labels_dir)
             poses = nuscenes_scene_poses(args.nuscenes_dataroot, args.nuscenes_version)
+        frames = accumulate(frames, args.accumulate)
         records = []
         report = evaluate_with_extras(predictor, frames, sets, args.max_frames, args.homogenisation,
                                       points=bool(args.lidarseg), on_frame=records.append, rayiou=args.rayiou,
@@ -135,6 +143,7 @@ def main(argv=None) -> int:
     report['unknown_norm_weight'] = predictor.config.inference.unknown_norm_weight
     report['occupancy_threshold'] = predictor.config.inference.occupancy_threshold
     report['prompt_projection'] = predictor.config.inference.prompt_projection
+    report['accumulated_frames'] = args.accumulate
     if args.json:
         print(json.dumps(report, sort_keys=True))
     else:
