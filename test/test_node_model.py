@@ -57,8 +57,7 @@ def test_real_predictor_serves_frames_and_follows_prompt_changes(tmp_path):
         assert inference.return_features is False  # the node publishes no voxel features
         assert node.get_parameter('unknown_threshold').value == pytest.approx(inference.unknown_threshold)
         harness.publish(frame_to_messages(frames[0], calibration, frames[0].timestamp_ns))
-        harness.wait_for('markers', timeout=60)  # markers go out last
-        grid = harness.received['grid'][0]
+        grid = harness.wait_for('grid', timeout=60)  # each output topic is received on its own
         labels = np.frombuffer(grid.data, dtype=np.uint8)
         assert set(np.unique(labels)) <= {0, 1, 2, 254, 255}
         assert (labels != 255).any()

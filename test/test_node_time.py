@@ -173,7 +173,9 @@ def test_clock_and_use_sim_time_outputs_carry_the_bag_stamps(bag, tmp_path):
         report = BagPlayer(bag, topics=SENSOR_TOPICS, clock=True, wait_for_subscribers_s=10.0).play()
         assert report.published['/lidar_top/points'] == FRAMES
         _wait(lambda: node.stats.counts.get('published', 0) == FRAMES, what='every frame')
+        # each output topic arrives on its own: wait for the last frame on both before comparing
         harness.wait_for('markers', lambda m: m.markers and _stamp_ns(m.markers[-1]) == BAG_STAMPS[-1])
+        harness.wait_for('voxels', lambda m: _stamp_ns(m) == BAG_STAMPS[-1])
         assert [_stamp_ns(m) for m in harness.received['voxels']] == BAG_STAMPS
         # the node's clock is the bag's /clock: it stopped at the end of the bag
         assert BAG_STAMPS[-1] <= node.get_clock().now().nanoseconds < BAG_STAMPS[-1] + 10**9

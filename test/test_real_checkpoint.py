@@ -50,3 +50,6 @@ def test_node_settings_accept_the_shipped_names():
     assert real.inference.unknown_threshold == load_checkpoint(REAL_CHECKPOINT).config.inference.unknown_threshold
     assert demo.inference.unknown_threshold == load_checkpoint(DEMO_CHECKPOINT).config.inference.unknown_threshold
     assert real.inference.unknown_threshold != demo.inference.unknown_threshold
+    # and its own choices of how prompts are compared
+    assert (demo.inference.prompt_projection, real.inference.prompt_projection) == (True, False)
+    assert demo.text.templates == ('{}', 'a {}', '{} in a city')
