@@ -45,9 +45,14 @@ class Harness:
         self.executor = MultiThreadedExecutor(num_threads=3)
         self.executor.add_node(node)
         self.executor.add_node(self.io)
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
         self._wait_connected(outputs)
+
+    def _spin(self) -> None:
+        while not self._stop.is_set():
+            self.executor.spin_once(timeout_sec=0.05)
 
     def _recorder(self, output: str):
         def record(msg):
@@ -93,7 +98,10 @@ class Harness:
                 self._cond.wait(left)
 
     def close(self) -> None:
-        self.executor.shutdown()
+        """Stop spinning first, then shut the executor down: shutting it down under a spinning
+        thread races with its guard conditions (rclpy raises InvalidHandle in that thread)."""
+        self._stop.set()
         self._thread.join(5)
+        self.executor.shutdown()
         self.node.destroy_node()
         self.io.destroy_node()
