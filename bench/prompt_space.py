@@ -15,7 +15,6 @@ import json
 import time
 
 import numpy as np
-import torch
 
 from loc_core.data.vocabulary import FREE_ID
 from loc_core.evaluation.metrics import OccupancyMetrics
@@ -41,16 +40,20 @@ def variants(own_templates) -> dict:
 
 def embeddings(predictor, templates, projection) -> dict:
     """prompt set -> ((P,D) float32 unit embeddings, (P,) weights on their cosines when the label is
-    chosen, (P,) Occ3D ids), as the predictor makes them (`LocPredictor.set_prompts`)."""
+    chosen, (P,) Occ3D ids), made by the predictor itself (`LocPredictor.set_prompts`) with these
+    templates and projection; the predictor's settings and prompts are restored afterwards."""
+    text, inference = predictor.config.text, predictor.config.inference
+    saved = (text.templates, inference.prompt_projection, predictor.prompts, predictor.class_ids)
     out = {}
-    for name in SETS:
-        words, ids = PROMPT_SETS[name]()
-        text = torch.from_numpy(predictor.text_encoder.encode_prompts(words, templates)).to(predictor.device)
-        weights = np.ones(len(words), np.float32)
-        if projection:
-            with torch.inference_mode():
-                weights = 1.0 / predictor.model.language_head.subspace_lengths(text).clamp(min=1e-6).cpu().numpy()
-        out[name] = (text.float().cpu().numpy(), weights, np.asarray(ids))
+    try:
+        text.templates, inference.prompt_projection = templates, projection
+        for name in SETS:
+            words, ids = PROMPT_SETS[name]()
+            predictor.set_prompts(words, ids)
+            out[name] = (predictor.prompt_embeddings, predictor.prompt_label_weights, np.asarray(ids))
+    finally:
+        text.templates, inference.prompt_projection = saved[:2]
+        predictor.set_prompts(*saved[2:])
     return out
 
 

@@ -145,15 +145,8 @@ def shift_height(sample: TrainingSample, voxels: int, voxel_size: float) -> Trai
     points[:, 2] += metres
     lift = np.eye(4)
     lift[2, 3] = metres
-    semantics = np.full_like(sample.semantics, FREE_ID)
-    known = np.zeros_like(sample.known)
-    novel = np.zeros_like(sample.novel)
-    src, dst = (slice(0, -voxels), slice(voxels, None)) if voxels > 0 else (slice(-voxels, None), slice(0, voxels))
-    semantics[:, :, dst] = sample.semantics[:, :, src]
-    known[:, :, dst] = sample.known[:, :, src]
-    novel[:, :, dst] = sample.novel[:, :, src]
-    return replace(sample, points=points, cam_to_ego=lift @ sample.cam_to_ego, semantics=semantics, known=known,
-                   novel=novel)
+    return replace(sample, points=points, cam_to_ego=lift @ sample.cam_to_ego,
+                   **shifted_labels(sample, np.full(sample.semantics.shape[:2], voxels)))
 
 
 def ground_height(x, y, grade_x: float, grade_y: float, curvature: float):
@@ -173,8 +166,14 @@ def warp_ground(sample: TrainingSample, grade_x: float, grade_y: float, curvatur
     x = (np.arange(nx) + 0.5 - nx / 2) * voxel_size
     y = (np.arange(ny) + 0.5 - ny / 2) * voxel_size
     layers = np.rint(ground_height(x[:, None], y[None, :], grade_x, grade_y, curvature) / voxel_size).astype(int)
-    return replace(sample, points=points, semantics=shift_columns(sample.semantics, layers, FREE_ID),
-                   known=shift_columns(sample.known, layers, False), novel=shift_columns(sample.novel, layers, False))
+    return replace(sample, points=points, **shifted_labels(sample, layers))
+
+
+def shifted_labels(sample: TrainingSample, layers: np.ndarray) -> dict:
+    """The sample's labels, known mask and novel mask with column (i, j) moved up by (X,Y) int
+    `layers`[i, j] layers: what enters from outside the grid is free and unknown (no loss)."""
+    return {'semantics': shift_columns(sample.semantics, layers, FREE_ID),
+            'known': shift_columns(sample.known, layers, False), 'novel': shift_columns(sample.novel, layers, False)}
 
 
 def shift_columns(grid: np.ndarray, layers: np.ndarray, fill) -> np.ndarray:
