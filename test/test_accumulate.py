@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from loc_core.data import Frame
-from loc_core.data.accumulate import PointAccumulator, accumulate, with_earlier_points
+from loc_core.data.accumulate import PointAccumulator, accumulate, earlier_point_ages, with_earlier_points
 from loc_core.data.vocabulary import UNLABELLED_ID
 from loc_core.geometry.transforms import apply_transform, invert, make_transform
 
@@ -43,3 +43,17 @@ def test_the_accumulator_keeps_k_frames_of_one_scene_in_time_order():
     assert [len(f.points) for f in accumulate(frames, 0)] == [2] * 5
     with pytest.raises(ValueError):
         PointAccumulator(-1)
+
+
+def test_point_ages_count_frames_back():
+    frames = [_frame(2.0 * i, 0.0, i + 1) for i in range(4)]
+    history = PointAccumulator(2)
+    ages = []
+    for frame in frames:
+        merged = history(frame)
+        assert len(history.last_ages) == len(merged.points)
+        ages.append(history.last_ages.tolist())
+    assert ages == [[0, 0], [0, 0, 1, 1], [0, 0, 2, 2, 1, 1], [0, 0, 2, 2, 1, 1]]  # oldest first after the own sweep
+    assert earlier_point_ages(3, []).tolist() == [0, 0, 0]
+    single = PointAccumulator(0)
+    assert single(frames[0]) is frames[0] and single.last_ages.tolist() == [0, 0]

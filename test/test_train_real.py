@@ -230,3 +230,30 @@ def test_ground_warp_is_drawn_only_when_asked():
     np.testing.assert_array_equal(bent.cam_to_ego, sample.cam_to_ego)
     again = augment_sample(sample, AugmentSettings(ground_warp=1.0, max_ground_grade=0.05), np.random.default_rng(0))
     np.testing.assert_array_equal(again.semantics, bent.semantics)  # deterministic for one generator state
+
+
+def test_earlier_frames_reach_the_cache_with_their_ages(tmp_path):
+    """`cache_frames(earlier_frames=K)` stores each sample's points with how many frames back they
+    were captured; a history cut keeps a random prefix of that history (never the own sweep out)."""
+    frames = [replace(toy_frame(s), scene='toy', timestamp_ns=(s + 1) * 10**8) for s in range(3)]
+    paths = cache_frames(frames, tmp_path, (64, 32), earlier_frames=2)
+    samples = [TrainingSample.load(p) for p in paths]
+    own = [len(f.points) for f in frames]
+    assert [len(s.points) for s in samples] == [own[0], own[1] + own[0], own[2] + own[1] + own[0]]
+    assert np.bincount(samples[2].point_ages).tolist() == [own[2], own[1], own[0]]
+    assert TrainingSample.load(cache_frames(frames[:1], tmp_path / 'plain', (64, 32))[0]).point_ages is None
+    newest = samples[2].up_to_age(0)
+    np.testing.assert_array_equal(newest.points, samples[2].points[:own[2]])
+    cut_sizes = set()
+    for seed in range(12):
+        cut = augment_sample(samples[2], AugmentSettings(history_cut=1.0), np.random.default_rng(seed))
+        assert cut.point_ages.max() <= 2 and (cut.point_ages == 0).sum() == own[2]
+        cut_sizes.add(len(cut.points))
+    assert cut_sizes == {own[2], own[2] + own[1], sum(own)}  # every age from 0 to all drawn
+    # the draw comes last: the other augmentations draw as without it
+    settings = AugmentSettings(rotation=1.0, appearance=0.5)
+    plain = augment_sample(samples[2], settings, np.random.default_rng(4))
+    with_cut = augment_sample(samples[2], replace(settings, history_cut=1.0), np.random.default_rng(4))
+    np.testing.assert_array_equal(plain.semantics, with_cut.semantics)
+    np.testing.assert_array_equal(plain.images, with_cut.images)
+    np.testing.assert_array_equal(with_cut.points, plain.points[plain.point_ages <= with_cut.point_ages.max()])

@@ -37,24 +37,38 @@ def with_earlier_points(frame: Frame, earlier) -> Frame:
                    point_labels=labels, point_instance_ids=None)
 
 
+def earlier_point_ages(own_points: int, earlier) -> np.ndarray:
+    """(N,) uint8 age of every point of `with_earlier_points(frame, earlier)`, in frames: 0 for the
+    frame's `own_points` points, then len(earlier) - j for the points of `earlier[j]` (the list is
+    oldest first)."""
+    earlier = list(earlier)
+    parts = [np.zeros(own_points, np.uint8)] + [np.full(len(old.points), len(earlier) - j, np.uint8)
+                                                for j, old in enumerate(earlier)]
+    return np.concatenate(parts)
+
+
 class PointAccumulator:
     """Called on the frames of a sequence in time order: each returned with the points of up to
     `keyframes` frames before it in the same scene (a new scene, or a stamp going backwards,
-    starts over). `keyframes` 0 returns every frame unchanged."""
+    starts over). `keyframes` 0 returns every frame unchanged. `last_ages` holds the
+    `earlier_point_ages` of the frame returned last."""
 
     def __init__(self, keyframes: int):
         if keyframes < 0:
             raise ValueError(f'keyframes must be >= 0, got {keyframes}')
         self.keyframes = keyframes
         self._history: deque[Frame] = deque(maxlen=max(keyframes, 1))
+        self.last_ages = np.zeros(0, np.uint8)
 
     def __call__(self, frame: Frame) -> Frame:
         if self.keyframes == 0:
+            self.last_ages = np.zeros(len(frame.points), np.uint8)
             return frame
         if self._history and (self._history[-1].scene != frame.scene
                               or self._history[-1].timestamp_ns > frame.timestamp_ns):
             self._history.clear()
         out = with_earlier_points(frame, self._history)
+        self.last_ages = earlier_point_ages(len(frame.points), self._history)
         self._history.append(frame)
         return out
 

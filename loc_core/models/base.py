@@ -21,7 +21,8 @@ CHUNK_VOXELS = 8192  # voxels per step of `classify_voxels`: bounds its temporar
 class Encoded:
     """`bev` (B,C,X,Y); `occupancy_logits` (B,X,Y,Z); `image_features` per sample (Ncam,F,h,w);
     `language_bev` (B,H,X,Y) and `language_cameras` per sample (Ncam,H,h,w): the language head's
-    first layer applied to the dense maps."""
+    first layer applied to the dense maps; `camera_reach` per sample: (X,Y,Z) bool voxels that
+    camera features may reach, or None (all of them; see `LocNetwork.camera_reach`)."""
 
     bev: torch.Tensor
     occupancy_logits: torch.Tensor
@@ -29,6 +30,7 @@ class Encoded:
     inputs: list
     language_bev: torch.Tensor
     language_cameras: list
+    camera_reach: list
 
 
 class LocNetwork(nn.Module):
@@ -57,9 +59,23 @@ class LocNetwork(nn.Module):
     def bev_input_channels(self) -> int:
         raise NotImplementedError
 
-    def bev_inputs(self, sample: ModelInput, image_features: torch.Tensor) -> torch.Tensor:
-        """One sample -> (X,Y,Cin) trunk input, channels last."""
+    def bev_inputs(self, sample: ModelInput, image_features: torch.Tensor, reach: torch.Tensor | None) -> torch.Tensor:
+        """One sample and its `camera_reach` -> (X,Y,Cin) trunk input, channels last."""
         raise NotImplementedError
+
+    def camera_reach(self, sample: ModelInput) -> torch.Tensor | None:
+        """(X,Y,Z) bool: the voxels that camera features may reach in this sample; None: every
+        voxel (backbones without a LiDAR-based gate)."""
+        return None
+
+    @staticmethod
+    def reachable_camera_index(reach: torch.Tensor | None, flat: torch.Tensor,
+                               camera_index: torch.Tensor) -> torch.Tensor:
+        """(M,) feature-map indices of the voxels with (M,) flat indices `flat` -> the same with -1
+        (no camera feature) where `reach` excludes the voxel."""
+        if reach is None:
+            return camera_index
+        return camera_index.masked_fill(~reach.reshape(-1)[flat], -1)
 
     def voxel_camera_index(self, sample: ModelInput) -> torch.Tensor:
         """(X*Y*Z,) int64 flat index of every voxel centre into the stacked image feature maps
@@ -84,11 +100,12 @@ class LocNetwork(nn.Module):
                  s.images.new_zeros((0, self.arch['image_channels']) + self.feature_hw) for s in inputs]
         # (B,Cin,X,Y) in channels-last memory: the convolutions keep that layout (faster on CPU) and
         # the heads' per-column vectors are contiguous rows
-        bev_in = torch.stack([self.bev_inputs(s, f) for s, f in zip(inputs, feats)]).permute(0, 3, 1, 2)
+        reaches = [self.camera_reach(s) for s in inputs]
+        bev_in = torch.stack([self.bev_inputs(s, f, r) for s, f, r in zip(inputs, feats, reaches)]).permute(0, 3, 1, 2)
         bev = self.trunk(bev_in)
         head = self.language_head
         return Encoded(bev, self.occupancy_head(bev), feats, list(inputs), head.bev_map(bev),
-                       [head.camera_map(f) for f in feats])
+                       [head.camera_map(f) for f in feats], reaches)
 
     def voxel_hidden(self, encoded: Encoded, batch_index: torch.Tensor, voxel_index: torch.Tensor) -> torch.Tensor:
         """(M,) sample indices, (M,3) int64 voxel indices -> (M,L) language hidden vectors."""
@@ -97,12 +114,14 @@ class LocNetwork(nn.Module):
         flat = (i * self.grid.shape[1] + j) * self.grid.shape[2] + k
         if len(encoded.inputs) == 1:  # inference: no per-sample split
             index = self.camera_index_of(encoded.inputs[0], voxel_index, flat)
+            index = self.reachable_camera_index(encoded.camera_reach[0], flat, index)
             cameras = gather_features(encoded.language_cameras[0], index)
         else:
             cameras = torch.zeros_like(columns)
             for b in torch.unique(batch_index).tolist():
                 rows = batch_index == b
                 index = self.camera_index_of(encoded.inputs[b], voxel_index[rows], flat[rows])
+                index = self.reachable_camera_index(encoded.camera_reach[b], flat[rows], index)
                 cameras[rows] = gather_features(encoded.language_cameras[b], index)
         return self.language_head.hidden(columns, cameras, k)
 
@@ -136,7 +155,9 @@ class LocNetwork(nn.Module):
             part = voxel_index[rows]
             i, j, k = part.unbind(1)
             column = i * ny + j
-            camera_index = self.camera_index_of(sample, part, column * nz + k)
+            flat = column * nz + k
+            camera_index = self.reachable_camera_index(encoded.camera_reach[0], flat,
+                                                       self.camera_index_of(sample, part, flat))
             hidden = head.hidden(columns.index_select(0, column), lookup_features(cameras, camera_index), k)
             dots, norm = head.dots_and_norm(hidden, operator)
             if label_weights is None:

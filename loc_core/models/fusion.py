@@ -5,7 +5,13 @@ log point count; returns from the vehicle itself (the architecture's `ego_box`: 
 LiDAR sees the roof, and logs returns at its own origin, about 20 % of a nuScenes sweep) are left
 out, so every source reaches the network alike. Camera features are sampled where a few fixed
 heights of every BEV column project into the images (nearest feature cell, best camera;
-precomputed per calibration)."""
+precomputed per calibration).
+
+A camera feature cell covers every depth along its rays, so without help an object's features
+land on every column behind and in front of it (streaks along the camera rays). With the
+architecture's `camera_reach` [columns, layers] a voxel or column sample takes camera features
+only within that many voxels (horizontally, vertically) of a LiDAR return of the same sample, as
+point painting does; elsewhere it reads as seen by no camera."""
 from __future__ import annotations
 
 import numpy as np
@@ -23,17 +29,38 @@ def outside_box(points: torch.Tensor, box) -> torch.Tensor:
     return points[~inside]
 
 
+def lidar_voxel_index(points: torch.Tensor, grid, ego_box=None) -> torch.Tensor:
+    """(N,3) float32 ego points, metres -> (K,3) int64 voxel indices of the points inside the grid
+    and outside `ego_box` (xmin, ymin, zmin, xmax, ymax, zmax ego metres; None = keep all)."""
+    if ego_box is not None:
+        points = outside_box(points, ego_box)
+    lower = torch.as_tensor(grid.lower, dtype=points.dtype, device=points.device)
+    idx = torch.floor((points - lower) / grid.voxel_size).long()
+    keep = ((idx >= 0) & (idx < torch.tensor(grid.shape, device=points.device))).all(1)
+    return idx[keep]
+
+
+def dilated_occupancy(idx: torch.Tensor, grid, columns: int, layers: int) -> torch.Tensor:
+    """(K,3) int64 voxel indices -> (X,Y,Z) bool: voxels within `columns` voxels in x and y and
+    `layers` voxels in z of one of them (a box neighbourhood). The box is separable: one pass of
+    shifted ORs per axis (20 times faster on a CPU than a 3D max pool)."""
+    grown = torch.zeros(grid.shape, dtype=torch.bool, device=idx.device)
+    grown[idx[:, 0], idx[:, 1], idx[:, 2]] = True
+    for dim, radius in ((0, columns), (1, columns), (2, layers)):
+        source, size = grown, grown.shape[dim]
+        grown = source.clone()
+        for shift in range(1, min(radius, size - 1) + 1):
+            grown.narrow(dim, shift, size - shift).logical_or_(source.narrow(dim, 0, size - shift))
+            grown.narrow(dim, 0, size - shift).logical_or_(source.narrow(dim, shift, size - shift))
+    return grown
+
+
 def lidar_bev(points: torch.Tensor, grid, ego_box=None) -> torch.Tensor:
     """(N,3) float32 ego points, metres -> (X,Y,Z+1) float32, channels last: per-height-bin
     occupancy (0/1) and log(1 + points per column). Points outside the grid, and inside `ego_box`
     (xmin, ymin, zmin, xmax, ymax, zmax ego metres; None = keep all), are ignored."""
-    if ego_box is not None:
-        points = outside_box(points, ego_box)
     nx, ny, nz = grid.shape
-    lower = torch.as_tensor(grid.lower, dtype=points.dtype, device=points.device)
-    idx = torch.floor((points - lower) / grid.voxel_size).long()
-    keep = ((idx >= 0) & (idx < torch.tensor(grid.shape, device=points.device))).all(1)
-    idx = idx[keep]
+    idx = lidar_voxel_index(points, grid, ego_box)
     column = idx[:, 0] * ny + idx[:, 1]
     bev = torch.zeros(nx * ny, nz + 1, dtype=points.dtype, device=points.device)
     bev[column, idx[:, 2]] = 1.0
@@ -55,10 +82,30 @@ class FusionNet(LocNetwork):
         gx, gy, gz = np.meshgrid(xs, ys, heights, indexing='ij')
         return np.stack([gx, gy, gz], -1).reshape(-1, 3).astype(np.float32)
 
-    def bev_inputs(self, sample: ModelInput, image_features: torch.Tensor) -> torch.Tensor:
-        """-> (X,Y,Cin): LiDAR channels, then the camera features of each column height (height-major)."""
+    def camera_reach(self, sample: ModelInput) -> torch.Tensor | None:
+        """(X,Y,Z) bool voxels within `camera_reach` [columns, layers] of a LiDAR return of this
+        sample (own returns in `ego_box` left out); None without `camera_reach` in the architecture."""
+        reach = self.arch.get('camera_reach')
+        if reach is None:
+            return None
+        columns, layers = (int(r) for r in reach)
+        idx = lidar_voxel_index(sample.points, self.grid, self.arch.get('ego_box'))
+        return dilated_occupancy(idx, self.grid, columns, layers)
+
+    def column_layers(self) -> np.ndarray:
+        """(H,) int64 voxel layer of each of the `column_heights`, clipped into the grid."""
+        heights = np.asarray(self.arch['column_heights'], np.float64)
+        layers = np.floor((heights - self.grid.lower[2]) / self.grid.voxel_size).astype(np.int64)
+        return np.clip(layers, 0, self.grid.shape[2] - 1)
+
+    def bev_inputs(self, sample: ModelInput, image_features: torch.Tensor, reach=None) -> torch.Tensor:
+        """-> (X,Y,Cin): LiDAR channels, then the camera features of each column height
+        (height-major); column samples outside (X,Y,Z) bool `reach` (None: all inside) get zeros."""
         nx, ny, _ = self.grid.shape
         index = self.projections.get(sample.rig, 'columns', self.column_points, self.feature_hw,
                                      sample.points.device)
+        if reach is not None:
+            layers = torch.as_tensor(self.column_layers(), device=reach.device)
+            index = index.masked_fill(~reach[:, :, layers].reshape(-1), -1)
         cams = gather_features(image_features, index).view(nx, ny, -1)  # (X,Y,H*F)
         return torch.cat([lidar_bev(sample.points, self.grid, self.arch.get('ego_box')), cams], dim=2)

@@ -20,7 +20,10 @@
   ground's height relative to the sensor changes with distance, as on real streets (the shared
   lidarseg scene's ground points lie 0.5 m below to 2 m above the ego's at 14-35 m; the simulator's
   are flat). The images are not re-rendered, so with cameras the image content of a far voxel is up
-  to |h| off its label; LiDAR-only samples stay exact.
+  to |h| off its label; LiDAR-only samples stay exact;
+* history cut: a sample whose points include earlier frames' (`point_ages`) keeps only those at
+  most K' frames old, K' drawn uniformly from 0 to its oldest, so one network serves a single
+  sweep (a live robot without odometry) and stacked sweeps alike.
 
 Inputs stay in the same normalisation for every source: uint8 RGB here, /255 in `make_input`."""
 from __future__ import annotations
@@ -47,17 +50,18 @@ class AugmentSettings:
     voxel_size: float = 0.4
     ground_warp: float = 0.0
     max_ground_grade: float = 0.03
+    history_cut: float = 0.0
 
     @classmethod
     def from_train_config(cls, train, voxel_size: float = 0.4) -> 'AugmentSettings':
         return cls(train.camera_dropout, train.camera_drop_each, train.appearance_jitter, train.rotation_augment,
                    train.height_shift, train.max_height_shift_voxels, voxel_size, train.ground_warp,
-                   train.max_ground_grade)
+                   train.max_ground_grade, train.history_cut)
 
     @property
     def active(self) -> bool:
         return any((self.camera_dropout, self.camera_drop_each, self.appearance, self.rotation, self.height_shift,
-                    self.ground_warp))
+                    self.ground_warp, self.history_cut))
 
 
 def augment_sample(sample: TrainingSample, settings: AugmentSettings, rng: np.random.Generator) -> TrainingSample:
@@ -82,7 +86,11 @@ def augment_sample(sample: TrainingSample, settings: AugmentSettings, rng: np.ra
         out = replace(out, images=jitter_appearance(out.images, settings.appearance, rng))
     out = rotate_quarter_turns(out, turns) if turns else out
     out = shift_height(out, shift, settings.voxel_size) if shift else out
-    return warp_ground(out, *warp, settings.voxel_size) if warp else out
+    out = warp_ground(out, *warp, settings.voxel_size) if warp else out
+    # drawn last, so that the other augmentations draw as they did before this one existed
+    if settings.history_cut > 0 and sample.point_ages is not None and rng.random() < settings.history_cut:
+        out = out.up_to_age(int(rng.integers(0, int(sample.point_ages.max(initial=0)) + 1)))
+    return out
 
 
 def select_cameras(sample: TrainingSample, keep: np.ndarray) -> TrainingSample:

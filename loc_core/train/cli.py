@@ -45,6 +45,9 @@ def parse_args(argv=None):
     parser.add_argument('--lidarseg', help='fill the real cache from the lidarseg frame folder (LiDAR only)')
     parser.add_argument('--real-cache', help='folder of cached real samples (filled from --nuscenes-dataroot / '
                         '--lidarseg; default: --cache)')
+    parser.add_argument('--earlier-frames', type=int, default=0, metavar='K',
+                        help='cache each frame with the points of up to K frames before it in its scene, moved by '
+                             'the ego poses (sources with real poses; see train.history_cut; default 0)')
     parser.add_argument('--init', help='start from the weights of this checkpoint (fine-tuning)')
     parser.add_argument('--steps', type=int, help='override train.steps')
     parser.add_argument('--resume', action='store_true')
@@ -67,6 +70,10 @@ def parse_args(argv=None):
 
         if find_spec('ray') is None:
             parser.error("--ray needs the optional package ray: pip install -r requirements/ray.txt (or '.[ray]')")
+    if args.earlier_frames < 0:
+        parser.error(f'--earlier-frames must be >= 0, got {args.earlier_frames}')
+    if args.earlier_frames and args.ray is not None:
+        parser.error('--earlier-frames is not available with --ray (its tasks cache frames one by one)')
     if bool(args.cache) == bool(args.shards):
         parser.error('give --cache (a folder of samples) or --shards (a packed shard folder), one of them')
     if args.shards and (args.real_cache or args.synthetic_seeds or args.nuscenes_dataroot or args.lidarseg):
@@ -97,7 +104,7 @@ def fill_cache(args, config: LocConfig) -> None:
     elif args.synthetic_seeds and cache_empty:
         cache_frames(synthetic_frames(parse_seeds(args.synthetic_seeds), args.frames_per_seed,
                                       config=sim_config(args.sim_config)), args.cache,
-                     image_size, prefix='synthetic')
+                     image_size, prefix='synthetic', earlier_frames=args.earlier_frames)
     if real_empty:
         for prefix, folder in real:
             if not folder:
@@ -106,7 +113,8 @@ def fill_cache(args, config: LocConfig) -> None:
                       else lidarseg_frames(folder, args.labels_dir))
             # nuScenes labels come from boxes alone here: 255 voxels are stuff (lidarseg labels name them)
             cache_frames(frames, real_cache, image_size, prefix=prefix, source='real',
-                         geometry_mask='camera_or_lidar', unlabelled_is_stuff=prefix == 'nuscenes')
+                         geometry_mask='camera_or_lidar', unlabelled_is_stuff=prefix == 'nuscenes',
+                         earlier_frames=args.earlier_frames)
 
 
 def _empty(folder) -> bool:

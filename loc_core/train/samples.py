@@ -11,7 +11,7 @@ import io
 import logging
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +41,9 @@ class TrainingSample:
     occupied without a class); `known` (X,Y,Z) bool voxels whose label counts (the geometry mask);
     `novel` (X,Y,Z) bool; `source` 'synthetic' or 'real'; `unlabelled_is_stuff` True when the
     labels come from boxes alone (nuScenes without lidarseg), so that a 255 voxel is known to be
-    one of the stuff classes (see loc_core/losses/partial.py)."""
+    one of the stuff classes (see loc_core/losses/partial.py); `point_ages` (N,) uint8 or None: for a
+    sample whose points include earlier frames' (`cache_frames(..., earlier_frames=K)`), how many
+    frames back each point was captured (0: the sample's own sweep)."""
 
     points: np.ndarray
     images: np.ndarray
@@ -52,6 +54,7 @@ class TrainingSample:
     novel: np.ndarray
     source: str = 'synthetic'
     unlabelled_is_stuff: bool = False
+    point_ages: np.ndarray | None = None
 
     @property
     def rig(self) -> CameraRig:
@@ -78,9 +81,11 @@ class TrainingSample:
 
     @classmethod
     def from_frame(cls, frame: Frame, image_size: tuple, source: str = 'synthetic',
-                   geometry_mask: str = 'camera', unlabelled_is_stuff: bool = False) -> 'TrainingSample':
+                   geometry_mask: str = 'camera', unlabelled_is_stuff: bool = False,
+                   point_ages: np.ndarray | None = None) -> 'TrainingSample':
         """A Frame with dense labels -> sample. `geometry_mask` one of GEOMETRY_MASKS;
-        `unlabelled_is_stuff` is kept only when the labels name no stuff class (box-only labels)."""
+        `unlabelled_is_stuff` is kept only when the labels name no stuff class (box-only labels);
+        `point_ages` (N,) uint8 for a frame with earlier frames' points (see the class)."""
         if frame.occupancy is None:
             raise SampleError(f'frame {frame.token or frame.timestamp_ns} has no dense labels')
         if source not in SOURCES or geometry_mask not in GEOMETRY_MASKS:
@@ -91,17 +96,29 @@ class TrainingSample:
         if geometry_mask == 'camera_or_lidar' or not known.any():
             known = known | occ.mask_lidar.astype(bool)
         novel = occ.novel_mask if occ.semantics_open is not None else np.zeros(occ.shape, bool)
+        if point_ages is not None and len(point_ages) != len(frame.points):
+            raise ValueError(f'{len(point_ages)} point ages for {len(frame.points)} points')
         return cls(frame.points_ego().astype(np.float32), images, rig.intrinsics, rig.cam_to_ego,
                    occ.semantics.copy(), known, novel, source,
-                   unlabelled_is_stuff and not np.isin(occ.semantics, STUFF_IDS).any())
+                   unlabelled_is_stuff and not np.isin(occ.semantics, STUFF_IDS).any(),
+                   None if point_ages is None else np.asarray(point_ages, np.uint8))
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
+        ages = {} if self.point_ages is None else {'point_ages': self.point_ages}
         np.savez_compressed(buffer, points=self.points, images=self.images, intrinsics=self.intrinsics,
                             cam_to_ego=self.cam_to_ego, semantics=self.semantics,
                             known=np.packbits(self.known), novel=np.packbits(self.novel),
-                            source=np.array(self.source), unlabelled_is_stuff=np.array(self.unlabelled_is_stuff))
+                            source=np.array(self.source), unlabelled_is_stuff=np.array(self.unlabelled_is_stuff),
+                            **ages)
         return buffer.getvalue()
+
+    def up_to_age(self, age: int) -> 'TrainingSample':
+        """The sample with only the points at most `age` frames old (all of them without ages)."""
+        if self.point_ages is None:
+            return self
+        keep = self.point_ages <= age
+        return replace(self, points=self.points[keep], point_ages=self.point_ages[keep])
 
     @classmethod
     def load(cls, path) -> 'TrainingSample':
@@ -122,12 +139,15 @@ class TrainingSample:
                 unpack = lambda key: np.unpackbits(data[key])[:count].reshape(semantics.shape).astype(bool)  # noqa: E731
                 source = str(data['source']) if 'source' in data.files else 'synthetic'  # older caches
                 stuff = bool(data['unlabelled_is_stuff']) if 'unlabelled_is_stuff' in data.files else False
+                ages = data['point_ages'] if 'point_ages' in data.files else None
                 sample = cls(data['points'], data['images'], data['intrinsics'], data['cam_to_ego'], semantics,
-                             unpack('known'), unpack('novel'), source, stuff)
+                             unpack('known'), unpack('novel'), source, stuff, ages)
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise SampleError(f'cannot read training sample {path}: {exc}') from exc
         if sample.images.ndim != 4 or len(sample.images) != len(sample.intrinsics):
             raise SampleError(f'training sample {path}: images and calibration disagree')
+        if sample.point_ages is not None and sample.point_ages.shape != (len(sample.points),):
+            raise SampleError(f'training sample {path}: point ages and points disagree')
         return sample
 
 
@@ -138,16 +158,24 @@ def sample_file_name(prefix: str, frame, n: int) -> str:
 
 
 def cache_frames(frames, folder, image_size: tuple, prefix: str = 'frame', source: str = 'synthetic',
-                 geometry_mask: str = 'camera', unlabelled_is_stuff: bool = False) -> list[Path]:
+                 geometry_mask: str = 'camera', unlabelled_is_stuff: bool = False,
+                 earlier_frames: int = 0) -> list[Path]:
     """Write each frame with dense labels as `<prefix>_<scene>_<timestamp>_<n>.npz` (see
     `TrainingSample.from_frame` for the settings); frames without labels are logged
-    and skipped. Returns the written paths."""
+    and skipped. With `earlier_frames` K > 0 (frames in time order, with real poses) each sample
+    also holds the points of up to K frames before it in its scene, with their `point_ages`
+    (loc_core/data/accumulate.py). Returns the written paths."""
+    from loc_core.data.accumulate import PointAccumulator
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written, skipped = [], 0
+    history = PointAccumulator(earlier_frames)
     for n, frame in enumerate(frames):
+        frame = history(frame)
+        ages = history.last_ages if earlier_frames else None
         try:
-            sample = TrainingSample.from_frame(frame, image_size, source, geometry_mask, unlabelled_is_stuff)
+            sample = TrainingSample.from_frame(frame, image_size, source, geometry_mask, unlabelled_is_stuff, ages)
         except SampleError as exc:
             skipped += 1
             log.warning('skipping frame: %s', exc)
