@@ -4,8 +4,10 @@ many of the false positives lie in voxels that the frame's own LiDAR rays crosse
 end point (space this very sweep saw as free) against those it never observed, and the same share
 of the labels' occupied voxels (a check of the labels); the false positives of the lowest layers
 by what the sweep holds in their column (no return at all, or its lowest return above or below the
-voxel); and the IoU when the
-previous K keyframes' points are added to the input (no retraining).
+voxel); the object voxels predicted at least LABEL_CLEARANCE voxels from every labelled-occupied
+voxel, anywhere in the grid (the streaks that image features spread along camera rays leave lie
+there); and the IoU
+when the previous K keyframes' points are added to the input (no retraining).
 
 Usage: .venv/bin/python bench/real_errors.py [--checkpoint real] [--source lidarseg|scene0916]
            [--labels-dir out/gt] [--accumulate 0,2,4] [--every 1] [--json OUT]
@@ -24,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from loc_core.data.accumulate import with_earlier_points  # noqa: E402
 from loc_core.data.sample_data import LIDARSEG_FRAMES, NUSCENES_MINI_SCENE, sample_data_root  # noqa: E402
+from loc_core.data.vocabulary import FREE_ID, STUFF_IDS  # noqa: E402
 from loc_core.geometry.voxel_grid import VoxelGrid  # noqa: E402
 
 RANGE_BANDS = ((0, 10), (10, 20), (20, 30), (30, 60))  # metres from the ego origin, horizontal
@@ -87,6 +90,25 @@ def column_evidence(frame, grid: VoxelGrid, false_positive) -> np.ndarray:
     return out
 
 
+LABEL_CLEARANCE = (2, 2, 1)  # voxels in x, y, z: farther than this from every labelled-occupied voxel
+
+
+def object_voxels(result, frame) -> np.ndarray:
+    """(2,) object voxels (Occ3D ids 0-10) predicted in the frame, and those of them farther than
+    LABEL_CLEARANCE from every voxel the labels call occupied (masks ignored: the labels fuse the
+    whole scene, so a car there is a car nowhere near anything)."""
+    from scipy.ndimage import binary_dilation
+
+    class_ids = np.append(np.asarray(result.class_ids), [-1, -1])  # unknown (254) and free (255) last
+    labels = result.labels.astype(np.int64)
+    labels = np.where(labels >= len(result.class_ids), len(result.class_ids) + (labels == 255), labels)
+    predicted = class_ids[labels]
+    objects = (predicted >= 0) & (predicted < STUFF_IDS[0])
+    box = np.ones([2 * r + 1 for r in LABEL_CLEARANCE], bool)
+    near_labels = binary_dilation(frame.occupancy.semantics != FREE_ID, structure=box)
+    return np.array([objects.sum(), (objects & ~near_labels).sum()], np.float64)
+
+
 def load_frames(source: str, labels_dir: str) -> list:
     from loc_core.data.frame_sources import lidarseg_frames, nuscenes_frames
 
@@ -106,12 +128,15 @@ def analyse(predictor, frames, every: int, accumulate) -> dict:
     bands = np.zeros((len(RANGE_BANDS), 3))
     fp_seen_free = fp_total = labelled_seen_free = labelled_total = 0.0
     columns = np.zeros((COLUMN_LAYERS, 3))
+    objects = np.zeros(2)
     accumulated = {k: np.zeros(3) for k in accumulate}
     for i in chosen:
         frame = frames[i]
         mask = frame.occupancy.mask_lidar.astype(bool)
         truth = frame.occupancy.semantics != 17
-        pred = predictor.predict(frame).occupied
+        result = predictor.predict(frame)
+        pred = result.occupied
+        objects += object_voxels(result, frame)
         for z in range(z_count):
             layers[z] += counts(pred[:, :, z], truth[:, :, z], mask[:, :, z])
         for b, (near, far) in enumerate(RANGE_BANDS):
@@ -141,6 +166,8 @@ def analyse(predictor, frames, every: int, accumulate) -> dict:
         'low_false_positives_by_column': [
             {'z_index': z, 'no_return': int(a / n), 'lowest_return_above': int(b / n), 'lowest_return_below': int(c / n)}
             for z, (a, b, c) in enumerate(columns)],
+        'object_voxels_per_frame': int(objects[0] / n),
+        'object_voxels_away_from_labelled_occupied_per_frame': int(objects[1] / n),
         'iou_with_previous_keyframes': {str(k): round(iou(c), 1) for k, c in accumulated.items()},
     }
 
