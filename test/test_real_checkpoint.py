@@ -14,9 +14,11 @@ def test_shipped_checkpoints_resolve_by_name_and_load():
     assert resolve_shipped('/x/model.safetensors') == '/x/model.safetensors'
     loaded = load_checkpoint(REAL_CHECKPOINT)
     assert loaded.model.arch['ego_box'] == [-1.0, -1.1, -1.0, 3.6, 1.1, 2.5]
+    assert loaded.model.arch['camera_reach'] == [2, 2]  # camera features only near LiDAR returns
     assert loaded.config.inference.unknown_temperature == 0.1
     demo = load_checkpoint(DEMO_CHECKPOINT)  # stage 3 trained with the vehicle's own returns left out too
     assert demo.model.arch['ego_box'] == loaded.model.arch['ego_box']
+    assert 'camera_reach' not in demo.model.arch  # the synthetic default reads images everywhere
     inference = demo.config.inference  # the choices made on validation towns (BENCHMARKS.md)
     assert (inference.unknown_temperature, inference.unknown_norm_weight) == (0.2, 0.15)
     assert (inference.occupancy_threshold, inference.prompt_projection) == (0.65, True)
