@@ -99,10 +99,10 @@ def object_voxels(result, frame) -> np.ndarray:
     whole scene, so a car there is a car nowhere near anything)."""
     from scipy.ndimage import binary_dilation
 
-    class_ids = np.append(np.asarray(result.class_ids), [-1, -1])  # unknown (254) and free (255) last
-    labels = result.labels.astype(np.int64)
-    labels = np.where(labels >= len(result.class_ids), len(result.class_ids) + (labels == 255), labels)
-    predicted = class_ids[labels]
+    class_ids = np.asarray(result.class_ids)
+    labelled = result.labels < len(class_ids)  # a prompt's index: not free (255), not unknown (254)
+    predicted = np.full(result.labels.shape, -1)
+    predicted[labelled] = class_ids[result.labels[labelled]]
     objects = (predicted >= 0) & (predicted < STUFF_IDS[0])
     box = np.ones([2 * r + 1 for r in LABEL_CLEARANCE], bool)
     near_labels = binary_dilation(frame.occupancy.semantics != FREE_ID, structure=box)

@@ -190,18 +190,18 @@ def test_projection_tables_only_for_a_rig_that_stays_the_same():
         assert not model.projections.has(moved_rig, 'columns', model.feature_hw)
 
 
-def test_dilated_occupancy_is_a_box_around_each_return():
-    from loc_core.models.fusion import dilated_occupancy, lidar_voxel_index
+def test_dilate_grows_a_box_around_each_return():
+    from loc_core.models.fusion import dilate
 
-    points = torch.tensor([[0.1, 0.1, 0.1], [-6.3, -6.3, -0.9], [100.0, 0, 0]])
-    idx = lidar_voxel_index(points, GRID)
-    assert idx.tolist() == [list(GRID.point_to_index(points[:1].numpy())[0]), [0, 0, 0]]  # far point dropped
-    reach = dilated_occupancy(idx, GRID, columns=2, layers=1)
-    i, j, k = idx[0].tolist()
+    points = torch.tensor([[0.1, 0.1, 0.1], [-6.3, -6.3, -0.9], [100.0, 0, 0]])  # the last is outside
+    occupied = lidar_bev(points, GRID)[..., :GRID.shape[2]] > 0
+    reach = dilate(occupied, columns=2, layers=1)
+    i, j, k = GRID.point_to_index(points[:1].numpy())[0]
     assert reach[i - 2:i + 3, j - 2:j + 3, k - 1:k + 2].all()
     assert not reach[i + 3, j, k] and not reach[i, j - 3, k] and not reach[i, j, k + 2]
     assert reach.sum() == 5 * 5 * 3 + 3 * 3 * 2  # the corner return's box is clipped by the grid
-    assert dilated_occupancy(idx[:0], GRID, 2, 1).sum() == 0
+    assert torch.equal(dilate(occupied, 0, 0), occupied) and occupied.sum() == 2
+    assert dilate(torch.zeros_like(occupied), 2, 1).sum() == 0
 
 
 def test_camera_reach_keeps_camera_features_near_lidar_returns_only():
@@ -214,11 +214,12 @@ def test_camera_reach_keeps_camera_features_near_lidar_returns_only():
     frame = toy_frame(2)
     sample = frame_to_input(frame, plain.image_size)
     features = plain.image_encoder(sample.images)
-    assert plain.camera_reach(sample) is None
-    reach = gated.camera_reach(sample)
     nz = GRID.shape[2]
-    everywhere = plain.bev_inputs(sample, features, None)[..., nz + 1:]
-    near = gated.bev_inputs(sample, features, reach)[..., nz + 1:]
+    everywhere, no_reach = plain.bev_inputs(sample, features)
+    near, reach = gated.bev_inputs(sample, features)
+    assert no_reach is None and reach.shape == GRID.shape
+    torch.testing.assert_close(near[..., :nz + 1], everywhere[..., :nz + 1])  # the LiDAR channels
+    everywhere, near = everywhere[..., nz + 1:], near[..., nz + 1:]
     heights = len(architecture('fusion_small')['column_heights'])
     seen = everywhere.view(32, 32, heights, -1).abs().sum(-1) > 0  # column samples some camera sees
     kept = near.view(32, 32, heights, -1).abs().sum(-1) > 0
@@ -230,16 +231,22 @@ def test_camera_reach_keeps_camera_features_near_lidar_returns_only():
     # the language path: a voxel out of reach reads no camera feature, one within reach does
     with torch.no_grad():
         encoded = gated.encode([sample])
-    far = (~reach).nonzero()[:1]
-    close = reach.nonzero()
+    assert torch.equal(encoded.camera_reach[0], reach)
+    far, close = (~reach).nonzero(), reach.nonzero()
     flat = lambda v: (v[:, 0] * 32 + v[:, 1]) * nz + v[:, 2]  # noqa: E731
-    assert gated.reachable_camera_index(reach, flat(far), torch.tensor([5])).item() == -1
-    assert gated.reachable_camera_index(reach, flat(close[:1]), torch.tensor([5])).item() == 5
-    voxels = torch.cat([far, close[:20]])
+    seen_far = far[gated.camera_index_of(sample, far, flat(far)) >= 0][:1]  # a camera sees it
+    assert len(seen_far) == 1
+    assert gated.camera_index_of(sample, seen_far, flat(seen_far), reach).item() == -1
+    assert torch.equal(gated.camera_index_of(sample, close, flat(close), reach),
+                       gated.camera_index_of(sample, close, flat(close)))
+    voxels = torch.cat([seen_far, close[:20]])
     operator = gated.language_head.prompt_operator(torch.nn.functional.normalize(torch.randn(4, 24), dim=1))
     with torch.no_grad():  # the inference path and the training path gate alike
         best, index, _ = gated.classify_voxels(encoded, voxels, operator)
         hidden = gated.voxel_hidden(encoded, torch.zeros(len(voxels), dtype=torch.int64), voxels)
         cosine = gated.language_head.cosine(hidden, operator)
+        blind = gated.language_head.hidden(encoded.language_bev[0].permute(1, 2, 0)[seen_far[:, 0], seen_far[:, 1]],
+                                           torch.zeros(1, encoded.language_bev.shape[1]), seen_far[:, 2])
     torch.testing.assert_close(best, cosine.max(1).values, atol=1e-5, rtol=1e-5)
     assert torch.equal(index, cosine.argmax(1))
+    torch.testing.assert_close(hidden[:1], blind)  # the far voxel: as if no camera saw it

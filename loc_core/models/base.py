@@ -22,7 +22,7 @@ class Encoded:
     """`bev` (B,C,X,Y); `occupancy_logits` (B,X,Y,Z); `image_features` per sample (Ncam,F,h,w);
     `language_bev` (B,H,X,Y) and `language_cameras` per sample (Ncam,H,h,w): the language head's
     first layer applied to the dense maps; `camera_reach` per sample: (X,Y,Z) bool voxels that
-    camera features may reach, or None (all of them; see `LocNetwork.camera_reach`)."""
+    camera features may reach, or None (all of them; see `LocNetwork.bev_inputs`)."""
 
     bev: torch.Tensor
     occupancy_logits: torch.Tensor
@@ -59,23 +59,10 @@ class LocNetwork(nn.Module):
     def bev_input_channels(self) -> int:
         raise NotImplementedError
 
-    def bev_inputs(self, sample: ModelInput, image_features: torch.Tensor, reach: torch.Tensor | None) -> torch.Tensor:
-        """One sample and its `camera_reach` -> (X,Y,Cin) trunk input, channels last."""
+    def bev_inputs(self, sample: ModelInput, image_features: torch.Tensor) -> tuple:
+        """One sample -> ((X,Y,Cin) trunk input, channels last; (X,Y,Z) bool voxels that camera
+        features may reach in this sample, or None: every voxel)."""
         raise NotImplementedError
-
-    def camera_reach(self, sample: ModelInput) -> torch.Tensor | None:
-        """(X,Y,Z) bool: the voxels that camera features may reach in this sample; None: every
-        voxel (backbones without a LiDAR-based gate)."""
-        return None
-
-    @staticmethod
-    def reachable_camera_index(reach: torch.Tensor | None, flat: torch.Tensor,
-                               camera_index: torch.Tensor) -> torch.Tensor:
-        """(M,) feature-map indices of the voxels with (M,) flat indices `flat` -> the same with -1
-        (no camera feature) where `reach` excludes the voxel."""
-        if reach is None:
-            return camera_index
-        return camera_index.masked_fill(~reach.reshape(-1)[flat], -1)
 
     def voxel_camera_index(self, sample: ModelInput) -> torch.Tensor:
         """(X*Y*Z,) int64 flat index of every voxel centre into the stacked image feature maps
@@ -83,15 +70,19 @@ class LocNetwork(nn.Module):
         return self.projections.get(sample.rig, 'voxels', self.grid.all_centers, self.feature_hw,
                                     sample.points.device)
 
-    def camera_index_of(self, sample: ModelInput, voxel_index: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
+    def camera_index_of(self, sample: ModelInput, voxel_index: torch.Tensor, flat: torch.Tensor,
+                        reach: torch.Tensor | None = None) -> torch.Tensor:
         """(M,3) voxel indices and their (M,) flat indices -> (M,) feature-map indices: from the
-        per-calibration table for a fixed rig, projected directly for a rig seen once."""
+        per-calibration table for a fixed rig, projected directly for a rig seen once; -1 (no
+        camera feature) where (X,Y,Z) bool `reach` (the sample's, see `bev_inputs`) excludes the voxel."""
         rig = sample.rig
         if self.projections.has(rig, 'voxels', self.feature_hw, voxel_index.device) or self.projections.is_static(rig):
-            return self.voxel_camera_index(sample)[flat]
-        centres = torch.as_tensor(self.grid.lower, dtype=torch.float32, device=voxel_index.device) + \
-            (voxel_index.float() + 0.5) * self.grid.voxel_size
-        return feature_indices(centres, rig, self.feature_hw)
+            index = self.voxel_camera_index(sample)[flat]
+        else:
+            centres = torch.as_tensor(self.grid.lower, dtype=torch.float32, device=voxel_index.device) + \
+                (voxel_index.float() + 0.5) * self.grid.voxel_size
+            index = feature_indices(centres, rig, self.feature_hw)
+        return index if reach is None else index.masked_fill(~reach.reshape(-1)[flat], -1)
 
     def encode(self, inputs: list[ModelInput]) -> Encoded:
         for sample in inputs:
@@ -100,12 +91,12 @@ class LocNetwork(nn.Module):
                  s.images.new_zeros((0, self.arch['image_channels']) + self.feature_hw) for s in inputs]
         # (B,Cin,X,Y) in channels-last memory: the convolutions keep that layout (faster on CPU) and
         # the heads' per-column vectors are contiguous rows
-        reaches = [self.camera_reach(s) for s in inputs]
-        bev_in = torch.stack([self.bev_inputs(s, f, r) for s, f, r in zip(inputs, feats, reaches)]).permute(0, 3, 1, 2)
+        bev_in, reaches = zip(*[self.bev_inputs(s, f) for s, f in zip(inputs, feats)])
+        bev_in = torch.stack(bev_in).permute(0, 3, 1, 2)
         bev = self.trunk(bev_in)
         head = self.language_head
         return Encoded(bev, self.occupancy_head(bev), feats, list(inputs), head.bev_map(bev),
-                       [head.camera_map(f) for f in feats], reaches)
+                       [head.camera_map(f) for f in feats], list(reaches))
 
     def voxel_hidden(self, encoded: Encoded, batch_index: torch.Tensor, voxel_index: torch.Tensor) -> torch.Tensor:
         """(M,) sample indices, (M,3) int64 voxel indices -> (M,L) language hidden vectors."""
@@ -113,15 +104,13 @@ class LocNetwork(nn.Module):
         columns = encoded.language_bev.permute(0, 2, 3, 1)[batch_index, i, j]  # (M,H)
         flat = (i * self.grid.shape[1] + j) * self.grid.shape[2] + k
         if len(encoded.inputs) == 1:  # inference: no per-sample split
-            index = self.camera_index_of(encoded.inputs[0], voxel_index, flat)
-            index = self.reachable_camera_index(encoded.camera_reach[0], flat, index)
+            index = self.camera_index_of(encoded.inputs[0], voxel_index, flat, encoded.camera_reach[0])
             cameras = gather_features(encoded.language_cameras[0], index)
         else:
             cameras = torch.zeros_like(columns)
             for b in torch.unique(batch_index).tolist():
                 rows = batch_index == b
-                index = self.camera_index_of(encoded.inputs[b], voxel_index[rows], flat[rows])
-                index = self.reachable_camera_index(encoded.camera_reach[b], flat[rows], index)
+                index = self.camera_index_of(encoded.inputs[b], voxel_index[rows], flat[rows], encoded.camera_reach[b])
                 cameras[rows] = gather_features(encoded.language_cameras[b], index)
         return self.language_head.hidden(columns, cameras, k)
 
@@ -155,9 +144,7 @@ class LocNetwork(nn.Module):
             part = voxel_index[rows]
             i, j, k = part.unbind(1)
             column = i * ny + j
-            flat = column * nz + k
-            camera_index = self.reachable_camera_index(encoded.camera_reach[0], flat,
-                                                       self.camera_index_of(sample, part, flat))
+            camera_index = self.camera_index_of(sample, part, column * nz + k, encoded.camera_reach[0])
             hidden = head.hidden(columns.index_select(0, column), lookup_features(cameras, camera_index), k)
             dots, norm = head.dots_and_norm(hidden, operator)
             if label_weights is None:

@@ -14,8 +14,8 @@ class CameraOnlyNet(LocNetwork):
     def bev_input_channels(self) -> int:
         return self.grid.shape[2] * self.arch['image_channels']
 
-    def bev_inputs(self, sample: ModelInput, image_features: torch.Tensor, reach=None) -> torch.Tensor:
-        """-> (X,Y,Z*F): the features of a column's voxels, height-major."""
+    def bev_inputs(self, sample: ModelInput, image_features: torch.Tensor) -> tuple:
+        """-> ((X,Y,Z*F): the features of a column's voxels, height-major; None: cameras reach every voxel)."""
         nx, ny, _ = self.grid.shape
         voxels = gather_features(image_features, self.voxel_camera_index(sample))  # (X*Y*Z, F)
-        return voxels.view(nx, ny, -1)
+        return voxels.view(nx, ny, -1), None

@@ -29,23 +29,29 @@ def outside_box(points: torch.Tensor, box) -> torch.Tensor:
     return points[~inside]
 
 
-def lidar_voxel_index(points: torch.Tensor, grid, ego_box=None) -> torch.Tensor:
-    """(N,3) float32 ego points, metres -> (K,3) int64 voxel indices of the points inside the grid
-    and outside `ego_box` (xmin, ymin, zmin, xmax, ymax, zmax ego metres; None = keep all)."""
+def lidar_bev(points: torch.Tensor, grid, ego_box=None) -> torch.Tensor:
+    """(N,3) float32 ego points, metres -> (X,Y,Z+1) float32, channels last: per-height-bin
+    occupancy (0/1) and log(1 + points per column). Points outside the grid, and inside `ego_box`
+    (xmin, ymin, zmin, xmax, ymax, zmax ego metres; None = keep all), are ignored."""
     if ego_box is not None:
         points = outside_box(points, ego_box)
+    nx, ny, nz = grid.shape
     lower = torch.as_tensor(grid.lower, dtype=points.dtype, device=points.device)
     idx = torch.floor((points - lower) / grid.voxel_size).long()
     keep = ((idx >= 0) & (idx < torch.tensor(grid.shape, device=points.device))).all(1)
-    return idx[keep]
+    idx = idx[keep]
+    column = idx[:, 0] * ny + idx[:, 1]
+    bev = torch.zeros(nx * ny, nz + 1, dtype=points.dtype, device=points.device)
+    bev[column, idx[:, 2]] = 1.0
+    bev[:, nz] = torch.bincount(column, minlength=nx * ny).to(points.dtype).log1p_()
+    return bev.view(nx, ny, nz + 1)
 
 
-def dilated_occupancy(idx: torch.Tensor, grid, columns: int, layers: int) -> torch.Tensor:
-    """(K,3) int64 voxel indices -> (X,Y,Z) bool: voxels within `columns` voxels in x and y and
-    `layers` voxels in z of one of them (a box neighbourhood). The box is separable: one pass of
-    shifted ORs per axis (20 times faster on a CPU than a 3D max pool)."""
-    grown = torch.zeros(grid.shape, dtype=torch.bool, device=idx.device)
-    grown[idx[:, 0], idx[:, 1], idx[:, 2]] = True
+def dilate(occupied: torch.Tensor, columns: int, layers: int) -> torch.Tensor:
+    """(X,Y,Z) bool -> (X,Y,Z) bool: voxels within `columns` voxels in x and y and `layers` voxels
+    in z of a True one (a box neighbourhood). The box is separable: one pass of shifted ORs per
+    axis (20 times faster on a CPU than a 3D max pool)."""
+    grown = occupied
     for dim, radius in ((0, columns), (1, columns), (2, layers)):
         source, size = grown, grown.shape[dim]
         grown = source.clone()
@@ -53,19 +59,6 @@ def dilated_occupancy(idx: torch.Tensor, grid, columns: int, layers: int) -> tor
             grown.narrow(dim, shift, size - shift).logical_or_(source.narrow(dim, 0, size - shift))
             grown.narrow(dim, 0, size - shift).logical_or_(source.narrow(dim, shift, size - shift))
     return grown
-
-
-def lidar_bev(points: torch.Tensor, grid, ego_box=None) -> torch.Tensor:
-    """(N,3) float32 ego points, metres -> (X,Y,Z+1) float32, channels last: per-height-bin
-    occupancy (0/1) and log(1 + points per column). Points outside the grid, and inside `ego_box`
-    (xmin, ymin, zmin, xmax, ymax, zmax ego metres; None = keep all), are ignored."""
-    nx, ny, nz = grid.shape
-    idx = lidar_voxel_index(points, grid, ego_box)
-    column = idx[:, 0] * ny + idx[:, 1]
-    bev = torch.zeros(nx * ny, nz + 1, dtype=points.dtype, device=points.device)
-    bev[column, idx[:, 2]] = 1.0
-    bev[:, nz] = torch.bincount(column, minlength=nx * ny).to(points.dtype).log1p_()
-    return bev.view(nx, ny, nz + 1)
 
 
 class FusionNet(LocNetwork):
@@ -82,15 +75,15 @@ class FusionNet(LocNetwork):
         gx, gy, gz = np.meshgrid(xs, ys, heights, indexing='ij')
         return np.stack([gx, gy, gz], -1).reshape(-1, 3).astype(np.float32)
 
-    def camera_reach(self, sample: ModelInput) -> torch.Tensor | None:
-        """(X,Y,Z) bool voxels within `camera_reach` [columns, layers] of a LiDAR return of this
-        sample (own returns in `ego_box` left out); None without `camera_reach` in the architecture."""
+    def camera_reach(self, lidar: torch.Tensor) -> torch.Tensor | None:
+        """`lidar_bev` (X,Y,Z+1) -> (X,Y,Z) bool voxels within `camera_reach` [columns, layers] of a
+        LiDAR return (own returns in `ego_box` already left out); None without `camera_reach` in the
+        architecture (camera features reach every voxel)."""
         reach = self.arch.get('camera_reach')
         if reach is None:
             return None
         columns, layers = (int(r) for r in reach)
-        idx = lidar_voxel_index(sample.points, self.grid, self.arch.get('ego_box'))
-        return dilated_occupancy(idx, self.grid, columns, layers)
+        return dilate(lidar[..., :self.grid.shape[2]] > 0, columns, layers)
 
     def column_layers(self) -> np.ndarray:
         """(H,) int64 voxel layer of each of the `column_heights`, clipped into the grid."""
@@ -98,14 +91,17 @@ class FusionNet(LocNetwork):
         layers = np.floor((heights - self.grid.lower[2]) / self.grid.voxel_size).astype(np.int64)
         return np.clip(layers, 0, self.grid.shape[2] - 1)
 
-    def bev_inputs(self, sample: ModelInput, image_features: torch.Tensor, reach=None) -> torch.Tensor:
-        """-> (X,Y,Cin): LiDAR channels, then the camera features of each column height
-        (height-major); column samples outside (X,Y,Z) bool `reach` (None: all inside) get zeros."""
+    def bev_inputs(self, sample: ModelInput, image_features: torch.Tensor) -> tuple:
+        """-> ((X,Y,Cin): LiDAR channels, then the camera features of each column height
+        (height-major), zeros for column samples out of camera reach; (X,Y,Z) bool camera reach or
+        None)."""
         nx, ny, _ = self.grid.shape
+        lidar = lidar_bev(sample.points, self.grid, self.arch.get('ego_box'))
+        reach = self.camera_reach(lidar)
         index = self.projections.get(sample.rig, 'columns', self.column_points, self.feature_hw,
                                      sample.points.device)
         if reach is not None:
             layers = torch.as_tensor(self.column_layers(), device=reach.device)
             index = index.masked_fill(~reach[:, :, layers].reshape(-1), -1)
         cams = gather_features(image_features, index).view(nx, ny, -1)  # (X,Y,H*F)
-        return torch.cat([lidar_bev(sample.points, self.grid, self.arch.get('ego_box')), cams], dim=2)
+        return torch.cat([lidar, cams], dim=2), reach
