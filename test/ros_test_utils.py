@@ -13,9 +13,15 @@ ROS_DOMAIN_FOR_TESTS = {'test_cdr_outputs': 51, 'test_node_e2e': 52, 'test_node_
                         'test_node_time': 58}
 
 
+def ros_domain(base: int) -> int:
+    """The DDS domain of a test whose own domain is `base`, shifted by LOC_TEST_DOMAIN_OFFSET (default 0)
+    so that several checkouts on one machine can run their ROS tests at once without seeing each other."""
+    return base + int(os.environ.get('LOC_TEST_DOMAIN_OFFSET', '0'))
+
+
 def isolate_ros(module_name: str) -> None:
-    """Put this test module on its own DDS domain (50-69), localhost only, before rclpy.init."""
-    os.environ['ROS_DOMAIN_ID'] = str(ROS_DOMAIN_FOR_TESTS[module_name])
+    """Put this test module on its own DDS domain (50-69, see ros_domain), localhost only, before rclpy.init."""
+    os.environ['ROS_DOMAIN_ID'] = str(ros_domain(ROS_DOMAIN_FOR_TESTS[module_name]))
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 
 

@@ -14,6 +14,7 @@ from rosbags_tools.bag_access import BagError
 from rosbags_tools.cli import main
 from rosbags_tools.player import BagPlayer, message_class, qos_for
 from rosbags_tools.writer import write_frames_to_bag
+from ros_test_utils import ros_domain
 
 pytestmark = pytest.mark.ros
 UNTYPED = {'/tf', '/tf_static'}  # tf2_msgs has no Python package here
@@ -23,7 +24,7 @@ UNTYPED = {'/tf', '/tf_static'}  # tf2_msgs has no Python package here
 def rclpy_context():
     """A context of this module's own (domain 43, localhost only), whatever other tests hold."""
     saved = {k: os.environ.get(k) for k in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE')}
-    os.environ.update(ROS_DOMAIN_ID='43', ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+    os.environ.update(ROS_DOMAIN_ID=str(ros_domain(43)), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
     import rclpy
 
     context = rclpy.Context()
