@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from loc_core.data.sample_data import (LIDARSEG_FRAMES, NUSCENES_MINI_SCENE, OCC3D_SAMPLE,
+from loc_core.data.sample_data import (LIDARSEG_FRAMES, NUSCENES_MINI_SCENE, OCC3D_SAMPLE, SEMANTICKITTI_MINI,
                                        sample_data_root)
 
 
@@ -26,6 +26,11 @@ def nuscenes_dataroot():
 @pytest.fixture(scope='session')
 def lidarseg_folder():
     return _require(LIDARSEG_FRAMES)
+
+
+@pytest.fixture(scope='session')
+def semantickitti_root():
+    return _require(SEMANTICKITTI_MINI)
 
 
 @pytest.fixture(scope='session')
