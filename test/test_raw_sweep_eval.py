@@ -154,3 +154,11 @@ def test_loc_eval_semantickitti_end_to_end(semantickitti_root, tmp_path, capsys)
     record = json.loads(line)
     assert record['token'] == '07_000000' and record['raw_sweep']['mask_lidar'] == pytest.approx(
         raw['mask_lidar']['geometry_iou'])
+
+    # the text report puts the baseline's lines beside the network's
+    from loc_core.evaluation.report_text import print_report
+
+    print_report(report, ['standard'])
+    text = capsys.readouterr().out
+    assert f'geometry IoU {raw["mask_lidar"]["geometry_iou"]:6.2f}' in text.split('raw sweep  mask_lidar')[1]
+    assert 'labelled points outside the grid' in text and 'class IoU  bicycle' in text
