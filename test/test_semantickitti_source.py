@@ -72,6 +72,12 @@ def test_ego_ground_is_at_z_zero(sources, sequence):
         assert abs(np.median(ego[near_road, 2])) < 0.04, frame.token
 
 
+def test_ground_without_labels_is_close_to_the_labelled_road(sources, semantickitti_root):
+    unlabelled = SemanticKittiSource(semantickitti_root, '07', with_labels=False, with_camera=False)
+    assert next(iter(unlabelled)).point_labels is None
+    assert abs(unlabelled.lidar_to_ego[2, 3] - sources['07'].lidar_to_ego[2, 3]) < 0.05
+
+
 def test_frame_fields(sources):
     source = sources['07']
     frame = source.frame(9)
