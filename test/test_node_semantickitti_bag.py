@@ -1,11 +1,9 @@
 """loc_node fed by `loc-bag play` of a SemanticKITTI sequence converted with `loc-bag
 semantickitti2bag` (real rclpy, own DDS domain): the node takes the calibration written into the
 bag folder, matches the Velodyne scans with image_2 and publishes an output for every scan."""
-import time
-
 import numpy as np
 import pytest
-from ros_test_utils import HeightBandPredictor, ros_module_context
+from ros_test_utils import play_bag_into_node, ros_module_context
 
 from loc_core.data.calibration import load_calibration
 
@@ -46,30 +44,8 @@ def test_bag_holds_the_rig_and_frames(kitti_bag, semantickitti_root):
 
 
 def test_played_bag_goes_through_the_node(kitti_bag):
-    from rclpy.parameter import Parameter
-    from ros_harness import Harness
-
-    from loc_ros.node import LocNode
-    from rosbags_tools.player import BagPlayer
-
-    calibration_file = kitti_bag / 'calibration.yaml'
-    calibration = load_calibration(calibration_file)
-    predictor = HeightBandPredictor()
-    node = LocNode(predictor=predictor, parameter_overrides=[
-        Parameter('calibration_file', value=str(calibration_file)), Parameter('prompts', value=['ground', 'car']),
-        Parameter('input_qos', value='reliable')])  # a played bag is a recording: take every message
-    harness = Harness(node, calibration, outputs=('grid', 'markers', 'legend'))
+    harness, predictor, counts, report = play_bag_into_node(kitti_bag, SCANS)
     try:
-        report = BagPlayer(kitti_bag, rate=1.0, wait_for_subscribers_s=10.0).play()
-        deadline = time.monotonic() + 30
-
-        def accounted():
-            counts = node.stats.snapshot()
-            return counts.get('published', 0) + sum(v for k, v in counts.items() if k.startswith('drop.'))
-
-        while accounted() < SCANS and time.monotonic() < deadline:
-            time.sleep(0.1)
-        counts = node.stats.snapshot()
         assert counts['lidar_in'] == SCANS and counts['camera_in'] == SCANS, (counts, report)
         assert counts.get('published', 0) >= SCANS - 1, counts
         assert all(cams == {'image_2': (370, 1226, 3)} for cams in predictor.camera_sets)
