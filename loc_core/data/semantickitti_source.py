@@ -233,7 +233,10 @@ def sequences_frames(root, sequences, labels_dir=None, **source_options):
     `parse_sequences`); with `labels_dir` each frame gets its dense labels where a file exists."""
     from loc_core.data.frame_sources import attach_labels
 
-    names = parse_sequences(sequences, root) if isinstance(sequences, str) else [normalise_sequence(s) for s in sequences]
+    if isinstance(sequences, str):
+        names = parse_sequences(sequences, root)
+    else:
+        names = [normalise_sequence(s) for s in sequences]
     for name in names:
         for frame in SemanticKittiSource(root, name, **source_options):
             yield attach_labels(frame, labels_dir)

@@ -62,7 +62,6 @@ import copy
 import dataclasses
 import os
 import socket
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
