@@ -17,7 +17,8 @@ between processes or machines (each fuses the whole sequence, labels every N-th 
 loc_core/gt/ray_runner.py: one task per keyframe for one scene, ray_scenes.py: one per scene for
 several; `--ray-tasks` chooses). One scene's loading and labelling: scenes.py. SemanticKITTI:
 standing objects are boxed from their instance points, moving ones kept in their own scan
-(loc_core/data/instance_boxes.py). nuScenes without lidarseg: static (stuff) voxels stay 255 (unlabelled),
+(loc_core/data/instance_boxes.py); a sequence is labelled in chunks of --chunk-scans scans with
+--context-scans more fused on each side (loc_core/data/semantickitti_scene.py). nuScenes without lidarseg: static (stuff) voxels stay 255 (unlabelled),
 object voxels carry their box's class. Exit status: 0 when every chosen keyframe was labelled or
 skipped for a reported reason, 1 when one (or a whole scene) failed, 2 on bad arguments or input
 (with several scenes: a scene in error does not stop the others)."""
@@ -48,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument('--lidarseg', help='folder of the 11-frame lidarseg sequence (frames.json)')
     source.add_argument('--semantickitti', metavar='DIR', help='SemanticKITTI root (holding sequences/XX/)')
     source.add_argument('--sequences', help="with --semantickitti: e.g. 00,01 or 00-07 or 'all' (default all)")
+    source.add_argument('--chunk-scans', type=int,
+                        help='with --semantickitti: label a sequence in chunks of this many scans (default 50)')
+    source.add_argument('--context-scans', type=int,
+                        help='with --semantickitti: scans fused on each side of a chunk, not labelled (default 5)')
     source.add_argument('--synthetic', action='store_true', help='a synthetic world sequence')
     source.add_argument('--seed', type=int, help='synthetic world seed (default 0)')
     source.add_argument('--seeds', help='several synthetic scenes, e.g. 3,4,7 or 0-9 (instead of --seed)')
@@ -100,6 +105,9 @@ def scene_jobs(args) -> tuple[list, object]:
         raise ValueError('choose exactly one source: --dataroot, --lidarseg, --semantickitti or --synthetic')
     if getattr(args, 'sequences', None) and not kitti:
         raise ValueError('--sequences goes with --semantickitti')
+    chunking = {name: getattr(args, name, None) for name in ('chunk_scans', 'context_scans')}
+    if not kitti and any(value is not None for value in chunking.values()):
+        raise ValueError('--chunk-scans and --context-scans go with --semantickitti')
     if args.seeds is not None and (not args.synthetic or args.seed is not None):
         raise ValueError('--seeds goes with --synthetic, instead of --seed')
     if args.dataroot:
@@ -110,10 +118,10 @@ def scene_jobs(args) -> tuple[list, object]:
     if args.lidarseg:
         return [{'kind': 'lidarseg', 'folder': str(args.lidarseg)}], None
     if kitti:
-        from loc_core.data.semantickitti_source import parse_sequences
+        from loc_core.data.semantickitti_scene import semantickitti_jobs
 
-        return [{'kind': 'semantickitti', 'root': str(kitti), 'sequence': name}
-                for name in parse_sequences(args.sequences or 'all', kitti)], None
+        chunking = {name.split('_')[0]: value for name, value in chunking.items() if value is not None}
+        return semantickitti_jobs(kitti, args.sequences or 'all', **chunking), None
     seeds = parse_seeds(args.seeds) if args.seeds is not None else [0 if args.seed is None else args.seed]
     return [{'kind': 'synthetic', 'seed': seed, 'frames': args.frames} for seed in dict.fromkeys(seeds)], None
 

@@ -32,7 +32,8 @@ def job_label(job: dict) -> str:
     if job['kind'] == 'nuscenes':
         return f"scene {job['scene']}"
     if job['kind'] == 'semantickitti':
-        return f"semantickitti sequence {job['sequence']}"
+        keyframes = job.get('keyframes') or [None]
+        return f"semantickitti sequence {job['sequence']} scans {keyframes[0]}-{keyframes[-1]}"
     return f"synthetic seed {job['seed']}" if job['kind'] == 'synthetic' else f"lidarseg {job['folder']}"
 
 
@@ -57,7 +58,7 @@ def load_scene(job: dict, nusc=None):
     if job['kind'] == 'semantickitti':
         from loc_core.data.semantickitti_scene import semantickitti_scene
 
-        return semantickitti_scene(job['root'], job['sequence'])
+        return semantickitti_scene(job['root'], job['sequence'], job.get('scans'), job.get('keyframes'))
     try:
         from loc_core.sim.source import SyntheticSource
     except ImportError as exc:
