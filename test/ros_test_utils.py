@@ -11,6 +11,7 @@ from loc_core.inference.result import FREE_LABEL, OccupancyResult
 ROS_DOMAIN_FOR_TESTS = {'test_cdr_outputs': 51, 'test_node_e2e': 52, 'test_node_malformed': 53,
                         'test_node_params': 54, 'test_node_main': 55, 'test_node_bag': 56, 'test_node_model': 57,
                         'test_node_time': 58}
+ROS_DOMAIN_FOR_TESTS['test_node_semantickitti_bag'] = 45
 
 
 def ros_domain(base: int) -> int:
@@ -202,3 +203,38 @@ class GroundTruthPredictor:
         labels = np.where(semantics == FREE_ID, FREE_LABEL, semantics).astype(np.uint8)
         return result_from_labels(labels, self.prompts, np.arange(len(self.prompts)), VoxelGrid(),
                                   frame.timestamp_ns)
+
+
+def play_bag_into_node(bag, scans: int, prompts=('ground', 'car'), timeout_s: float = 30.0):
+    """Start a LocNode (HeightBandPredictor) on the calibration `loc-bag` wrote into `bag`, play the
+    bag once with `loc-bag play`'s player and wait until `scans` scans are published or dropped.
+    Returns (harness, predictor, counts, play report); the caller closes the harness."""
+    import time
+
+    from rclpy.parameter import Parameter
+    from ros_harness import Harness
+
+    from loc_core.data.calibration import load_calibration
+    from loc_ros.node import LocNode
+    from rosbags_tools.player import BagPlayer
+
+    calibration_file = bag / 'calibration.yaml'
+    predictor = HeightBandPredictor()
+    node = LocNode(predictor=predictor, parameter_overrides=[
+        Parameter('calibration_file', value=str(calibration_file)), Parameter('prompts', value=list(prompts)),
+        Parameter('input_qos', value='reliable')])  # a played bag is a recording: take every message
+    harness = Harness(node, load_calibration(calibration_file), outputs=('grid', 'markers', 'legend'))
+    try:
+        report = BagPlayer(bag, rate=1.0, wait_for_subscribers_s=10.0).play()
+        deadline = time.monotonic() + timeout_s
+
+        def accounted():
+            counts = node.stats.snapshot()
+            return counts.get('published', 0) + sum(v for k, v in counts.items() if k.startswith('drop.'))
+
+        while accounted() < scans and time.monotonic() < deadline:
+            time.sleep(0.1)
+    except BaseException:
+        harness.close()
+        raise
+    return harness, predictor, node.stats.snapshot(), report

@@ -1,10 +1,8 @@
 """loc_node fed by `loc-bag play` of the shared nuScenes scene converted with `loc-bag nuscenes2bag`:
 the node reads the calibration the converter wrote into the bag folder, synchronises the real
 camera/LiDAR stamps with the default slop and publishes every frame it gets to."""
-import time
-
 import pytest
-from ros_test_utils import HeightBandPredictor, ros_module_context
+from ros_test_utils import play_bag_into_node, ros_module_context
 
 from loc_core.data.calibration import load_calibration
 
@@ -26,30 +24,9 @@ def nuscenes_bag(nuscenes_dataroot, tmp_path_factory):
 
 
 def test_played_bag_goes_through_the_node(nuscenes_bag, tmp_path):
-    from rclpy.parameter import Parameter
-    from ros_harness import Harness
-
-    from loc_ros.node import LocNode
-    from rosbags_tools.player import BagPlayer
-
-    calibration_file = nuscenes_bag / 'calibration.yaml'
-    calibration = load_calibration(calibration_file)
-    assert len(calibration.cameras) == 6
-    predictor = HeightBandPredictor()
-    node = LocNode(predictor=predictor, parameter_overrides=[
-        Parameter('calibration_file', value=str(calibration_file)), Parameter('prompts', value=['ground', 'car']),
-        Parameter('input_qos', value='reliable')])  # a played bag is a recording: take every message
-    harness = Harness(node, calibration, outputs=('grid', 'markers', 'legend'))
+    assert len(load_calibration(nuscenes_bag / 'calibration.yaml').cameras) == 6
+    harness, predictor, counts, report = play_bag_into_node(nuscenes_bag, 41)
     try:
-        report = BagPlayer(nuscenes_bag, rate=1.0, wait_for_subscribers_s=10.0).play()
-        deadline = time.monotonic() + 30
-        def accounted():
-            counts = node.stats.snapshot()
-            return counts.get('published', 0) + sum(v for k, v in counts.items() if k.startswith('drop.'))
-
-        while accounted() < 41 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        counts = node.stats.snapshot()
         assert counts['lidar_in'] == 41 and counts['camera_in'] == 41 * 6, (counts, report)
         dropped = {k: v for k, v in counts.items() if k.startswith('drop.')}
         assert counts['published'] + sum(dropped.values()) == 41, counts  # every scan accounted for

@@ -14,18 +14,21 @@ from loc_core.data.vocabulary import NUM_SEMANTIC_CLASSES, UNLABELLED_ID, class_
 from loc_core.geometry.transforms import apply_transform
 
 STATIC_STRUCTURE = (50, 51, 70, 71, 80)  # building, fence, vegetation, trunk, pole (raw ids)
+# 04 is left out: a highway whose roadside is mostly sparse vegetation (median 0.163 m; its fence,
+# trunk and pole points alone: 0.095-0.113 m; BENCHMARKS.md, "Real labels: SemanticKITTI")
+REGISTERED = ('00', '01', '02', '03', '05', '06', '07')
 
 
 @pytest.fixture(scope='module')
 def sources(semantickitti_root):
-    return {seq: SemanticKittiSource(semantickitti_root, seq, load_images=False) for seq in ('00', '03', '05', '07')}
+    return {seq: SemanticKittiSource(semantickitti_root, seq, load_images=False) for seq in REGISTERED}
 
 
 def _raw(source, scan, frame):
     return read_labels(source.folder / 'labels' / f'{scan:06d}.label', len(frame.points)) & 0xFFFF
 
 
-@pytest.mark.parametrize('sequence', ['00', '03', '05', '07'])
+@pytest.mark.parametrize('sequence', REGISTERED)
 def test_poses_register_static_structure_of_scan_9_on_scan_0(sources, sequence):
     source = sources[sequence]
     first, last = source.frame(0), source.frame(9)
@@ -70,6 +73,12 @@ def test_ego_ground_is_at_z_zero(sources, sequence):
         near_road = (frame.point_labels == class_id('driveable_surface')) & (np.linalg.norm(ego[:, :2], axis=1) < 15)
         assert near_road.sum() > 1000
         assert abs(np.median(ego[near_road, 2])) < 0.04, frame.token
+
+
+def test_ground_without_labels_is_close_to_the_labelled_road(sources, semantickitti_root):
+    unlabelled = SemanticKittiSource(semantickitti_root, '07', with_labels=False, with_camera=False)
+    assert next(iter(unlabelled)).point_labels is None
+    assert abs(unlabelled.lidar_to_ego[2, 3] - sources['07'].lidar_to_ego[2, 3]) < 0.05
 
 
 def test_frame_fields(sources):

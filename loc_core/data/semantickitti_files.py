@@ -74,15 +74,20 @@ def read_calibration(path) -> dict:
     return values
 
 
-def read_poses(path) -> np.ndarray:
-    """poses.txt -> (K,4,4) float64, line k = scan k."""
+def _load_table(path, what: str, ndmin: int) -> np.ndarray:
+    """A whitespace-separated table of numbers, float64; an error naming `what` when missing or malformed."""
     path = Path(path)
     if not path.is_file():
-        raise SemanticKittiError(f'missing poses file {path} (SemanticKITTI poses, one 3x4 line per scan)')
+        raise SemanticKittiError(f'missing {what} file {path}')
     try:
-        rows = np.loadtxt(path, dtype=np.float64, ndmin=2)
+        return np.loadtxt(path, dtype=np.float64, ndmin=ndmin)
     except ValueError as exc:
         raise SemanticKittiError(f'{path}: not a table of numbers ({exc})') from None
+
+
+def read_poses(path) -> np.ndarray:
+    """poses.txt -> (K,4,4) float64, line k = scan k."""
+    rows = _load_table(path, 'poses', 2)
     if rows.shape[1] != 12 or not np.all(np.isfinite(rows)):
         raise SemanticKittiError(f'{path}: every line needs 12 finite numbers (got {rows.shape[1]} columns)')
     poses = np.tile(np.eye(4), (len(rows), 1, 1))
@@ -92,13 +97,7 @@ def read_poses(path) -> np.ndarray:
 
 def read_times(path) -> np.ndarray:
     """times.txt -> (K,) float64 seconds since the sequence start."""
-    path = Path(path)
-    if not path.is_file():
-        raise SemanticKittiError(f'missing times file {path}')
-    try:
-        return np.loadtxt(path, dtype=np.float64, ndmin=1)
-    except ValueError as exc:
-        raise SemanticKittiError(f'{path}: not a column of numbers ({exc})') from None
+    return _load_table(path, 'times', 1)
 
 
 def read_scan(path) -> np.ndarray:

@@ -14,14 +14,14 @@ another):
   see (shared storage). A label depends only on the prepared sequence and the keyframe index, so
   the files are byte-identical to a single-process run.
 
-Per scene (`label_scenes_on_ray`: many scenes, e.g. `--scene all`, `--seeds 0-99`):
+Per scene (`ray_scenes.label_scenes_on_ray`: many scenes, e.g. `--scene all`, `--seeds 0-99`):
 
 * the driver submits one task per scene (at most two per cluster CPU at a time, more as they end),
   shows progress over scenes, with the keyframe counts of the finished ones, and prints each scene's
   messages when it ends;
-* each task (`scene_task`) loads its scene, writes its settings file, fuses it and labels its
-  keyframes in that worker, with the same code a local run uses (`cli.load_scene`, `cli.label_scene`),
-  writing each file atomically under `--out`; so the files are byte-identical to a single-process
+* each task (`ray_scenes.scene_task`) loads its scene, writes its settings file, fuses it and labels
+  its keyframes in that worker, with the same code a local run uses (`scenes.load_scene`,
+  `scenes.label_scene`), writing each file atomically under `--out`; so the files are byte-identical to a single-process
   run. A keyframe that fails is labelled again in the task, with the scene already fused
   (`MAX_RETRIES` times; then it is reported as failed). A task that raises (loading, fusion) or
   whose worker or node dies is retried by Ray, and the retry skips the keyframes already written
@@ -62,7 +62,6 @@ import copy
 import dataclasses
 import os
 import socket
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +146,7 @@ def failure_reason(exc: BaseException) -> str:
 
 def label_on_ray(pipeline, prepared, indices: list, out, progress: bool = True):
     """Label `indices` of a prepared sequence as Ray tasks (call `connect` first); yield one summary
-    per keyframe, as `loc_core.gt.cli.label_and_write` does: status 'written', 'skipped' or 'failed'.
+    per keyframe, as `loc_core.gt.scenes.label_and_write` does: status 'written', 'skipped' or 'failed'.
     Runs on the driver; the labelling runs in `label_task` on the workers."""
     import ray
 
@@ -175,63 +174,6 @@ def label_task(state, index: int, out: str, failures: str | None = None) -> dict
     path = labels_path(out, result.scene, result.token)
     write_labels(path, result.labels)
     return {'index': index, 'token': result.token, 'status': 'written', 'path': str(path), 'stats': result.stats}
-
-
-def label_scenes_on_ray(jobs: list, config, options, nusc=None, progress: bool = True):
-    """Label whole scenes as Ray tasks, one per job of `cli.scene_jobs` (call `connect` first); yield
-    one summary per scene as it ends: {'scene', 'code', 'outcomes', 'failed', 'lines'}, a scene that
-    failed for good with code 1 and its reason. `options`: loc-gt's arguments; `nusc`: the loaded
-    nuScenes tables, from which each task gets its scene's records. Runs on the driver."""
-    import ray
-    from tqdm import tqdm
-
-    from loc_core.data.nuscenes_source import SceneTables
-    from loc_core.gt.cli import job_label
-
-    failures = os.environ.get(FAILURES_ENV) or None
-    options = copy.copy(options)
-    options.ray, options.workers, options.no_progress = None, 1, True  # the task labels in its own process
-    remote = ray.remote(scene_task).options(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=True)
-    waiting, running, keyframes = list(jobs), {}, Counter()
-    with tqdm(total=len(waiting), desc='loc-gt', unit='scene', disable=not progress) as bar:
-        while waiting or running:
-            most = max(2, 2 * int(ray.cluster_resources().get('CPU', 1)))  # bounds the records in the store
-            while waiting and len(running) < most:
-                job = waiting.pop(0)
-                tables = SceneTables(nusc, job['scene']) if job['kind'] == 'nuscenes' and nusc is not None else None
-                running[remote.remote(job, config, options, tables, failures)] = job
-            (ref,), _ = ray.wait(list(running), num_returns=1)
-            job = running.pop(ref)
-            try:
-                summary = ray.get(ref)
-            except ray.exceptions.RayError as exc:  # failed for good: raised on every attempt, or lost
-                reason = failure_reason(exc)
-                summary = {'scene': job_label(job), 'code': 1, 'outcomes': {}, 'failed': {'scene': reason},
-                           'lines': [f'loc-gt: {job_label(job)} failed: {reason}']}
-            keyframes.update(summary['outcomes'])
-            bar.set_postfix_str('keyframes ' + ', '.join(f'{k} {v}' for k, v in sorted(keyframes.items())),
-                                refresh=False)
-            bar.update()
-            yield summary
-
-
-def scene_task(job: dict, config, options, tables=None, failures: str | None = None) -> dict:
-    """Runs on a Ray worker: load, fuse and label one scene as `loc-gt` does in one process, writing
-    its files under `options.out`; a keyframe that fails is labelled again in this task (MAX_RETRIES
-    times). Returns `cli.label_scene`'s summary with the scene's messages ('lines'); a usage error
-    comes back with code 2. Loading or fusion errors raise, so that Ray retries the scene."""
-    from loc_core.gt import cli
-
-    lines = []
-    try:
-        frames, scene, record = cli.load_scene(job, tables)
-        inject_failure(failures, f'scene-{scene}')
-        summary = cli.label_scene(frames, scene, record, config, options, emit=lines.append, retries=MAX_RETRIES,
-                                  failures=failures)
-    except (ValueError, FileNotFoundError) as exc:
-        lines.append(f'loc-gt: error: {cli.job_label(job)}: {exc}')
-        return {'scene': cli.job_label(job), 'code': 2, 'outcomes': {}, 'failed': {}, 'lines': lines}
-    return {**summary, 'outcomes': dict(summary['outcomes']), 'lines': lines}
 
 
 def inject_failure(folder: str | None, key) -> None:
