@@ -16,7 +16,7 @@ import torch
 
 from loc_core.config import LocConfig
 from loc_core.inference.predictor import LocPredictor
-from loc_core.models.checkpoint import DEMO_CHECKPOINT, read_metadata
+from loc_core.models.checkpoint import DEMO_CHECKPOINT, read_metadata, resolve_shipped
 
 
 def load_frames(source: str, count: int):
@@ -34,7 +34,7 @@ def load_frames(source: str, count: int):
 def checkpoint_config(path) -> LocConfig:
     """The config stored in the checkpoint (default: the shipped one), as the node uses it: its
     thresholds and unknown temperature included."""
-    path = path or (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
+    path = resolve_shipped(path) or (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
     return LocConfig.from_dict(json.loads(read_metadata(path)['config'])) if path else LocConfig()
 
 

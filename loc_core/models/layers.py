@@ -54,15 +54,17 @@ class BevTrunk(nn.Module):
         fuse_conv, fuse_norm, fuse_relu = self.fuse
         weight = fuse_conv.weight  # (Cout, Cout + width, 1, 1), no bias
         mixed = F.conv2d(skip, weight[:, :skip.shape[1]])
-        add_upsampled(mixed, F.conv2d(deep, weight[:, skip.shape[1]:]))
+        mixed = add_upsampled(mixed, F.conv2d(deep, weight[:, skip.shape[1]:]))
         return self.refine(fuse_relu(fuse_norm(mixed)))
 
 
 def add_upsampled(fine: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
     """fine (B,C,H,W) += coarse (B,C,ceil(H/2),ceil(W/2)) upsampled 2x (nearest), cropped to HxW.
     In place on `fine` (returned); even sizes add through a broadcast view, without materialising
-    the upsampled map."""
+    the upsampled map (while tracing for ONNX: the same sum out of place, a new tensor returned)."""
     b, c, h, w = fine.shape
+    if h % 2 == 0 and w % 2 == 0 and torch.jit.is_tracing():  # the ONNX tracer mis-records a view's add_
+        return (fine.view(b, c, h // 2, 2, w // 2, 2) + coarse[:, :, :, None, :, None]).view(b, c, h, w)
     if h % 2 == 0 and w % 2 == 0:
         fine.view(b, c, h // 2, 2, w // 2, 2).add_(coarse[:, :, :, None, :, None])
     else:
