@@ -107,3 +107,16 @@ def test_loc_export_cli_checks_against_pytorch(tmp_path, capsys):
     out = capsys.readouterr().out
     assert 'synthetic (1 frames)' in out and 'label agreement' in out
     assert {p.name for p in (tmp_path / 'demo').iterdir()} == {'dense.onnx', 'voxels.onnx', 'export.json'}
+
+
+def test_backend_node_parameter_mirrors_the_config():
+    from loc_ros.parameters import SPEC_BY_NAME, InvalidParameter, startup_settings
+    from loc_ros.predictor_backend import model_config
+
+    values = {spec.name: spec.default for spec in SPEC_BY_NAME.values()}
+    assert startup_settings(values)['backend'] == 'torch' == LocConfig().inference.backend
+    config = model_config({**startup_settings({**values, 'backend': 'onnxruntime', 'onnx_path': '/x/y'}),
+                           'checkpoint': 'none'})
+    assert (config.inference.backend, config.inference.onnx_path) == ('onnxruntime', '/x/y')
+    with pytest.raises(InvalidParameter, match='backend'):
+        startup_settings({**values, 'backend': 'tensorrt'})
