@@ -6,7 +6,7 @@ then per occupied voxel); the LiDAR rasterisation, the camera projections and th
 at run time without a new export.
 
 Where the graphs come from: `inference.onnx_path` when set (exported there on first use when the
-folder holds no export yet; an export of another network there is an error), else a cache folder
+folder holds no current export yet; an export of another network there is an error), else a cache folder
 named by the network's digest under `$LOC_ONNX_CACHE` (default `~/.cache/loc/onnx`), exported on
 first use. Either way the export happens when the predictor is built, never inside `predict`.
 
@@ -43,10 +43,14 @@ def ensure_export(model, onnx_path: str = '') -> Path:
     digest = network_digest(model)
     folder = Path(onnx_path).expanduser() if onnx_path else cache_root() / digest[:20]
     if (folder / 'export.json').exists():
-        meta = read_export_meta(folder)
+        try:
+            meta = read_export_meta(folder)
+        except ValueError as exc:  # an export by an older version of this code: exported again
+            log.info('%s', exc)
+            meta = {}
         if meta.get('network_digest') == digest:
             return folder
-        if onnx_path:
+        if onnx_path and meta:
             raise ValueError(f'inference.onnx_path {folder} holds an export of another network '
                              f'(digest {str(meta.get("network_digest"))[:12]}, this one {digest[:12]})')
     log.info('exporting the network to ONNX in %s', folder)

@@ -29,7 +29,7 @@ from torch import nn
 
 from loc_core.models.fusion import FusionNet
 
-FORMAT = 'loc-onnx/1'
+FORMAT = 'loc-onnx/2'  # changes with the graphs' inputs, outputs or structure
 OPSET = 17
 DENSE_FILE, VOXEL_FILE, META_FILE = 'dense.onnx', 'voxels.onnx', 'export.json'
 
@@ -44,8 +44,16 @@ class DenseGraph(nn.Module):
     def forward(self, images, lidar, column_index):
         model = self.model
         features = model.image_encoder(images)
-        cams = zero_first_table(features).index_select(0, column_index + 1).view(lidar.shape[0], lidar.shape[1], -1)
-        bev = model.trunk(torch.cat([lidar, cams], dim=2)[None].permute(0, 3, 1, 2))
+        nx, ny, lidar_channels = lidar.shape
+        cams = zero_first_table(features).index_select(0, column_index + 1).view(nx * ny, -1)
+        # the trunk's 1x1 stem convolution as two products on the channels-last inputs: no
+        # concatenation and one transpose of its (X*Y,C) output instead of two of the wider inputs
+        stem_conv, stem_norm, stem_relu = model.trunk.stem
+        weight = stem_conv.weight[:, :, 0, 0]  # (C, Cin), no bias
+        mixed = lidar.reshape(nx * ny, lidar_channels) @ weight[:, :lidar_channels].T + \
+            cams @ weight[:, lidar_channels:].T
+        skip = stem_relu(stem_norm(mixed.T.reshape(1, -1, nx, ny)))
+        bev = model.trunk.after_stem(skip)
         head = model.language_head
         columns = head.bev_map(bev)[0]
         columns = columns.permute(1, 2, 0).reshape(-1, columns.shape[0])
