@@ -120,3 +120,29 @@ def test_backend_node_parameter_mirrors_the_config():
     assert (config.inference.backend, config.inference.onnx_path) == ('onnxruntime', '/x/y')
     with pytest.raises(InvalidParameter, match='backend'):
         startup_settings({**values, 'backend': 'tensorrt'})
+
+
+def test_the_node_reads_its_checkpoint_once(monkeypatch):
+    """Startup reads the checkpoint (header, config and weights) once."""
+    import loc_core.inference.predictor as predictor_module
+    import loc_core.models.checkpoint as checkpoint_module
+    from loc_ros.parameters import SPEC_BY_NAME, startup_settings
+    from loc_ros.predictor_backend import load_predictor
+
+    calls = []
+
+    def counted(module, name):
+        original = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            calls.append(name)
+            return original(*args, **kwargs)
+        monkeypatch.setattr(module, name, wrapper)
+
+    counted(checkpoint_module, 'read_metadata')
+    counted(checkpoint_module, 'load_checkpoint')
+    counted(predictor_module, 'load_checkpoint')
+    values = {spec.name: spec.default for spec in SPEC_BY_NAME.values()}
+    predictor = load_predictor({**startup_settings(values), 'checkpoint': 'demo'})
+    assert predictor.trained and predictor.checkpoint_path.name == 'loc_demo_fusion.safetensors'
+    assert sorted(calls) == ['load_checkpoint', 'read_metadata'], calls
