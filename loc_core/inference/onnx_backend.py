@@ -86,6 +86,9 @@ class OnnxBackend:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # idle pool threads sleep instead of spinning: on a small robot CPU shared with decoding and
+        # publishing threads a spinning thread takes a core from them (as OpenBLAS's, cpu_runtime.py)
+        options.add_session_config_entry('session.intra_op.allow_spinning', '0')
         providers = providers_for(device)
         self.dense = ort.InferenceSession(str(self.folder / DENSE_FILE), options, providers=providers)
         self.voxels = ort.InferenceSession(str(self.folder / VOXEL_FILE), options, providers=providers)
