@@ -37,6 +37,7 @@ setup(
             'loc-train = loc_core.train.cli:main',
             'loc-train-shards = loc_core.train.shards:main',
             'loc-eval = loc_core.evaluation.cli:main',
+            'loc-export = loc_core.tools.export_cli:main',
             'loc-bag = rosbags_tools.cli:main',
         ],
     },

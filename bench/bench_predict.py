@@ -1,7 +1,8 @@
 """Benchmark: `LocPredictor.predict` at 200x200x16 with six cameras.
 
 Usage: .venv/bin/python bench/bench_predict.py [--source synthetic|nuscenes] [--frames 10] [--repeats 3]
-       [--checkpoint PATH] [--device cpu|cuda] [--no-features]
+       [--checkpoint demo|real|PATH] [--device cpu|cuda] [--threads N] [--backend torch|onnxruntime]
+       [--onnx-path DIR] [--no-features]
 Runs with the checkpoint's own inference settings, as the node does. Prints p50/p95 wall time per
 predict call (after one warm-up pass over the frames), p50 of the process CPU time per call (robust
 to other load on a shared machine; with --threads 1 it is the single-core compute time), the mean
@@ -16,7 +17,7 @@ import torch
 
 from loc_core.config import LocConfig
 from loc_core.inference.predictor import LocPredictor
-from loc_core.models.checkpoint import DEMO_CHECKPOINT, read_metadata
+from loc_core.models.checkpoint import DEMO_CHECKPOINT, read_metadata, resolve_shipped
 
 
 def load_frames(source: str, count: int):
@@ -34,7 +35,7 @@ def load_frames(source: str, count: int):
 def checkpoint_config(path) -> LocConfig:
     """The config stored in the checkpoint (default: the shipped one), as the node uses it: its
     thresholds and unknown temperature included."""
-    path = path or (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
+    path = resolve_shipped(path) or (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
     return LocConfig.from_dict(json.loads(read_metadata(path)['config'])) if path else LocConfig()
 
 
@@ -46,11 +47,14 @@ def main():
     parser.add_argument('--checkpoint')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--backend', choices=('torch', 'onnxruntime'), default='torch')
+    parser.add_argument('--onnx-path', default='', help='ONNX export folder (default: the export cache)')
     parser.add_argument('--no-features', action='store_true', help='skip the (M,D) feature output')
     args = parser.parse_args()
     config = checkpoint_config(args.checkpoint)
     config.inference.device = args.device
     config.inference.num_threads = args.threads
+    config.inference.backend, config.inference.onnx_path = args.backend, args.onnx_path
     predictor = LocPredictor(config, checkpoint=args.checkpoint)
     frames = load_frames(args.source, args.frames)
     for frame in frames:  # warm-up, in the timed order: a fixed rig (synthetic) gets its projection
@@ -69,8 +73,8 @@ def main():
                 stages.setdefault(key, []).append(value)
     ms = np.array(times)
     stage_text = ', '.join(f'{k} {np.mean(v):.1f}' for k, v in stages.items())
-    print(f'predict {args.source} ({len(frames)} frames x {args.repeats}, device {args.device}, '
-          f'{torch.get_num_threads()} threads, features {"off" if args.no_features else "on"}, '
+    print(f'predict {args.source} ({len(frames)} frames x {args.repeats}, device {args.device}, backend '
+          f'{args.backend}{" " + str(predictor.onnx.folder) if predictor.onnx else ""}, {args.threads} threads, features {"off" if args.no_features else "on"}, '
           f'checkpoint {predictor.checkpoint_path}): p50 {np.percentile(ms, 50):.1f} ms, '
           f'p95 {np.percentile(ms, 95):.1f} ms; CPU time p50 {np.percentile(cpu, 50):.1f} ms; stages ms: {stage_text}; '
           f'occupied voxels {np.mean(occupied):.0f}; load average {os.getloadavg()[0]:.1f}')

@@ -1,4 +1,6 @@
-"""GPU check: `LocPredictor.predict` and training steps on one device, fp32 and bf16.
+"""GPU check: `LocPredictor.predict` and training steps on one device, fp32 and bf16, and predict
+under the onnxruntime backend (CUDA / TensorRT execution providers when installed: the
+onnxruntime-gpu wheel in place of onnxruntime; the providers in use are printed).
 
 Usage: bench/gpu_check.sh [--device cuda|cpu] [--seconds N] [--quick] [--threads N] [--json FILE]
 Frames come from the synthetic world (seed 2000, as bench/bench_predict.py), the network from the
@@ -150,6 +152,31 @@ def measure_train(samples, text_encoder, device, precision: str, args, memory, o
             config.train.batch_size, 'train_losses_finite': finite, 'train_' + memory.name: memory.peak_mib()}
 
 
+def measure_onnxruntime(predictor, frames, args, memory) -> dict:
+    """The same network under `inference.backend: onnxruntime` on the same device (CUDA / TensorRT
+    execution providers when this onnxruntime build has them, else the CPU): predict p50, the
+    providers the session really uses, and the label agreement with the torch fp32 predictor."""
+    import copy
+
+    import numpy as np
+
+    from loc_core.inference.onnx_backend import OnnxBackend, ensure_export
+
+    predictor.config = replace(predictor.config, inference=replace(predictor.config.inference, precision='fp32'))
+    candidate = copy.copy(predictor)
+    candidate.onnx = OnnxBackend(predictor.model, ensure_export(predictor.model), predictor.config.inference.num_threads,
+                                 str(predictor.device))
+    agreement = min(float((predictor.predict(f).labels == candidate.predict(f).labels).mean()) for f in frames)
+    memory.reset()
+    counter = iter(range(10**9))
+    times, wall = timed_calls(lambda: candidate.predict(frames[next(counter) % len(frames)]), args.seconds,
+                              min_calls=3, max_calls=100000, device=predictor.device)
+    ms = np.array(times) * 1e3
+    return {'predict_p50_ms': float(np.percentile(ms, 50)), 'predict_frames_per_s': len(times) / wall,
+            'providers': candidate.onnx.providers, 'label_agreement_with_torch': agreement,
+            'predict_' + memory.name: memory.peak_mib()}
+
+
 ROWS = (('predict_p50_ms', '{:.1f}'), ('predict_p95_ms', '{:.1f}'), ('predict_frames_per_s', '{:.2f}'),
         ('predict_{memory}', '{:.0f}'), ('train_steps_per_s', '{:.3f}'), ('train_{memory}', '{:.0f}'))
 
@@ -199,6 +226,7 @@ def main(argv=None) -> int:
             results[precision] = measure_predict(predictor, frames, precision, args, memory)
             results[precision].update(measure_train(samples, predictor.text_encoder, device, precision, args,
                                                     memory, Path(out_dir) / precision))
+        onnx = measure_onnxruntime(predictor, frames, args, memory)
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else \
         f'{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs'
     info = {'device': str(device), 'device_name': name, 'torch': torch.__version__,
@@ -211,11 +239,14 @@ def main(argv=None) -> int:
           f'{info["threads"]} CPU threads, {len(frames)} synthetic frames, batch 1 predict, '
           f'train batch {results["fp32"]["train_batch_size"]}, {args.seconds:g} s per phase')
     print(table(results, memory.name))
+    print(f'onnxruntime (fp32, providers {onnx["providers"]}): predict p50 {onnx["predict_p50_ms"]:.1f} ms, '
+          f'{onnx["predict_frames_per_s"]:.2f} frames/s, label agreement with torch fp32 '
+          f'{100 * onnx["label_agreement_with_torch"]:.3f} %')
     print(f'memory: {memory.what}')
     print(f'train losses finite: {all(r["train_losses_finite"] for r in results.values())}; '
           f'setup {setup_s:.0f} s, total {info["total_s"]:.0f} s, load average {info["load_average"]:.1f}')
     if args.json:
-        args.json.write_text(json.dumps({'info': info, 'results': results}, indent=2) + '\n')
+        args.json.write_text(json.dumps({'info': info, 'results': results, 'onnxruntime': onnx}, indent=2) + '\n')
     return 0
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# GPU check: predict p50 and frames/s (batch 1, fp32 and bf16), train steps/s and memory peak.
+# GPU check: predict p50 and frames/s (batch 1, fp32 and bf16; and fp32 under onnxruntime with its
+# CUDA/TensorRT providers when installed), train steps/s and memory peak.
 # Usage: bench/gpu_check.sh [--device cuda|cpu] [--seconds N] [--quick] [--threads N] [--json FILE]
 # Uses the repository's .venv (LOC_PYTHON overrides); see bench/gpu_check.py for what is measured.
 set -euo pipefail

@@ -14,6 +14,7 @@ from loc_core.geometry.voxel_grid import OCC3D_RANGE, OCC3D_VOXEL_SIZE, VoxelGri
 MAX_PROMPTS = 250  # label values 250-255 are reserved (unknown 254, free 255)
 
 DEFAULT_TEMPLATES = ('{}', 'a {}')
+BACKENDS = ('torch', 'onnxruntime')  # how the network runs (loc_core/inference/onnx_backend.py)
 PRECISIONS = ('fp32', 'bf16')  # network forward: float32, or bfloat16 autocast (losses and similarities stay float32)
 
 
@@ -93,7 +94,12 @@ class InferenceConfig:
     features (returned factored, see OccupancyResult: (M,L) coefficients, 128 B per voxel).
     `device` the torch device ('cpu', 'cuda', 'cuda:N'; loc-train trains on it too); `precision`
     'fp32' or 'bf16': the network forward under bfloat16 autocast (worth it on a GPU with bf16
-    units; the prompt similarities stay float32); `num_threads` applies to a CPU device only."""
+    units; the prompt similarities stay float32); `num_threads` applies to a CPU device only (and
+    to onnxruntime's intra-op threads).
+    `backend` 'torch' (eager PyTorch) or 'onnxruntime': the prompt-independent network as ONNX
+    graphs under ONNX Runtime (fp32 only; providers follow `device`), exported when the predictor
+    is built to `onnx_path`, or with `onnx_path` empty to a cache folder named by the network's
+    digest (loc_core/inference/onnx_backend.py)."""
 
     prompts: tuple = OCC3D_PROMPTS
     class_ids: tuple = ()
@@ -107,8 +113,15 @@ class InferenceConfig:
     checkpoint: str = ''
     return_features: bool = True
     precision: str = 'fp32'
+    backend: str = 'torch'
+    onnx_path: str = ''
 
     def validate(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f'inference.backend must be one of {list(BACKENDS)}, got {self.backend!r}')
+        if self.backend == 'onnxruntime' and self.precision != 'fp32':
+            raise ConfigError(f"inference.precision {self.precision!r} needs inference.backend 'torch' "
+                              '(the ONNX export runs in float32)')
         if not self.prompts or any(not isinstance(p, str) or not p.strip() for p in self.prompts):
             raise ConfigError('inference.prompts must be non-empty strings')
         if len(self.prompts) > MAX_PROMPTS:

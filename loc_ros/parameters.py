@@ -1,7 +1,7 @@
 """`loc_node` parameters: declarations with descriptors (ranges, read-only flags, descriptions) and
 the validation of live changes. The sections mirror `config/loc.yaml`:
 
-* model: model_config, checkpoint, device, precision, prompts, prompt_templates, unknown_threshold,
+* model: model_config, checkpoint, device, precision, backend, onnx_path, prompts, prompt_templates, unknown_threshold,
   score_threshold;
 * inputs: calibration_file, lidar_topic, camera_names, input_qos, decode_full_resolution,
   decode_threads, sync_slop_s, sync_queue_size, sync_max_wait_s, allow_missing_cameras,
@@ -15,7 +15,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from loc_core.config import PRECISIONS
+from loc_core.config import BACKENDS, PRECISIONS
 from loc_core.data.vocabulary import OCC3D_CLASS_NAMES, OCC3D_PROMPTS
 
 MAX_PROMPTS = 128       # labels 0..253 are prompt indices; keep messages and encoding cheap
@@ -44,6 +44,12 @@ SPECS = (
     ParameterSpec('precision', 'fp32', "Network forward precision: 'fp32', or 'bf16' (bfloat16 autocast, for a GPU "
                   'with bf16 units; prompt similarities stay float32). Mirrors loc_core inference.precision.',
                   constraints='one of: ' + ', '.join(PRECISIONS)),
+    ParameterSpec('backend', 'torch', "How the network runs: 'torch' (eager PyTorch) or 'onnxruntime' (its ONNX "
+                  'export under ONNX Runtime, exported at startup when needed; the prompt step stays in PyTorch, so '
+                  'prompts still change live). Mirrors loc_core inference.backend.',
+                  constraints='one of: ' + ', '.join(BACKENDS)),
+    ParameterSpec('onnx_path', '', 'ONNX export folder (loc-export --onnx) for backend onnxruntime; empty = a cache '
+                  'folder named by the network digest. Mirrors loc_core inference.onnx_path.'),
     ParameterSpec('prompts', list(OCC3D_PROMPTS), 'Text prompts = the classes; label i is prompts[i]. '
                   f'Non-empty, unique, at most {MAX_PROMPTS}, each 1-{MAX_PROMPT_CHARS} printable characters.',
                   read_only=False, constraints=f'1-{MAX_PROMPTS} unique prompts (ignoring case), each 1-'
@@ -184,4 +190,5 @@ def startup_settings(values: dict) -> dict:
     out['camera_names'] = tuple(n for n in values['camera_names'] if n)
     check_choice('input_qos', values['input_qos'], QOS_CHOICES)
     check_choice('precision', values['precision'], PRECISIONS)
+    check_choice('backend', values['backend'], BACKENDS)
     return out

@@ -42,10 +42,26 @@ def _checkpoint_file(settings: dict) -> Path | None:
     return _existing_file('checkpoint', resolve_shipped(settings.get('checkpoint', '')))
 
 
-def _base_config(settings: dict):
+def _load_checkpoint(settings: dict):
+    """The checkpoint the node runs (the `checkpoint` parameter, else the shipped demo one), read
+    once: a loc_core `Checkpoint` on the host, or None ('none', or no checkpoint at all)."""
+    from loc_core.models.checkpoint import DEMO_CHECKPOINT, CheckpointError, load_checkpoint
+
+    if settings.get('checkpoint', '') == NO_CHECKPOINT:
+        return None
+    path = _checkpoint_file(settings) or (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
+    if path is None:
+        return None
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as exc:
+        raise StartupError(f'cannot load the model: {type(exc).__name__}: {exc}'.splitlines()[0]) from exc
+
+
+def _base_config(settings: dict, checkpoint=None):
     """The config the node's parameters go on top of: the `model_config` file when given, else the
-    config stored in the checkpoint (explicit or the shipped demo one: its tuned thresholds), else
-    loc_core's defaults."""
+    config stored in the checkpoint (`checkpoint`: an already loaded one, else read from the
+    parameter or the shipped demo one: its tuned thresholds), else loc_core's defaults."""
     from loc_core.config import LocConfig
     from loc_core.models.checkpoint import DEMO_CHECKPOINT, CheckpointError, read_metadata
 
@@ -54,6 +70,8 @@ def _base_config(settings: dict):
         return LocConfig.load(path)
     if settings.get('checkpoint', '') == NO_CHECKPOINT:
         return LocConfig()
+    if checkpoint is not None:
+        return checkpoint.config
     checkpoint = _checkpoint_file(settings) or (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
     if checkpoint is None:
         return LocConfig()
@@ -63,7 +81,7 @@ def _base_config(settings: dict):
         raise StartupError(f'cannot load the model: {type(exc).__name__}: {exc}'.splitlines()[0]) from exc
 
 
-def model_config(settings: dict):
+def model_config(settings: dict, checkpoint=None):
     """loc_core LocConfig: the base config (see `_base_config`) with the node's prompts (+ their
     Occ3D ids), device, precision, checkpoint and prompt templates (when given) on top, and no per-voxel
     features (none of the node's outputs carries them). Thresholds stay the
@@ -76,11 +94,12 @@ def model_config(settings: dict):
     from loc_ros.parameters import prompt_class_ids
 
     try:
-        config = _base_config(settings)
+        config = _base_config(settings, checkpoint)
         inference = replace(config.inference, prompts=tuple(settings['prompts']),
                             class_ids=prompt_class_ids(settings['prompts']),
                             device=settings.get('device', 'cpu'), checkpoint=settings.get('checkpoint', ''),
-                            precision=settings.get('precision', 'fp32'),
+                            precision=settings.get('precision', 'fp32'), backend=settings.get('backend', 'torch'),
+                            onnx_path=settings.get('onnx_path', ''),
                             return_features=False)  # no output carries the voxel features
         text = config.text
         if settings.get('prompt_templates'):
@@ -100,16 +119,17 @@ def model_thresholds(predictor) -> dict:
 
 
 def load_predictor(settings: dict, logger=None) -> Predictor:
-    """loc_core's LocPredictor for the node's settings. Every failure (missing or corrupt
+    """loc_core's LocPredictor for the node's settings, the checkpoint read once (its weights and
+    config together). Every failure (missing or corrupt
     checkpoint, bad config, unavailable device) becomes a StartupError naming the cause."""
-    _checkpoint_file(settings)  # a missing file fails here, before the model config is built
-    config = model_config(settings)
+    checkpoint = _load_checkpoint(settings)  # read once; a missing file fails here
+    config = model_config(settings, checkpoint)
     try:
         from loc_core.inference.predictor import LocPredictor
     except ImportError as exc:
         raise StartupError(f'loc_core inference is not available: {exc}') from exc
     try:
-        predictor = LocPredictor(config)
+        predictor = LocPredictor(config, checkpoint=checkpoint)
     except Exception as exc:  # noqa: BLE001 - any model/checkpoint failure is a startup failure
         first_line = (str(exc).splitlines() or [''])[0]
         raise StartupError(f'cannot load the model: {type(exc).__name__}: {first_line}') from exc

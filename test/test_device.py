@@ -196,7 +196,8 @@ def test_node_precision_parameter_mirrors_the_config():
 
 def _run_gpu_check(tmp_path, device: str) -> tuple[str, dict]:
     out = tmp_path / 'gpu_check.json'
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'HF_HUB_OFFLINE': '1', 'LOC_PYTHON': sys.executable}
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'HF_HUB_OFFLINE': '1', 'LOC_PYTHON': sys.executable,
+           'LOC_ONNX_CACHE': str(tmp_path / 'onnx')}
     proc = subprocess.run([str(ROOT / 'bench' / 'gpu_check.sh'), '--device', device, '--quick', '--json', str(out)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -217,3 +218,7 @@ def test_gpu_check_script_prints_numbers(tmp_path, device):
         assert all(figures['results'][p][name] > 0 for p in PRECISIONS)
     assert 'train losses finite: True' in stdout
     assert figures['info']['device'].startswith(device)
+    onnx = figures['onnxruntime']  # the same network under the onnxruntime backend
+    assert onnx['predict_p50_ms'] > 0 and onnx['label_agreement_with_torch'] >= 0.999
+    assert onnx['providers'][0] == ('CUDAExecutionProvider' if device == 'cuda' else 'CPUExecutionProvider') or \
+        onnx['providers'][0] == 'TensorrtExecutionProvider'

@@ -1,6 +1,7 @@
 """loc_node with loc_core's real LocPredictor (the shipped checkpoint when present, else an untrained
-network): a synthetic-world frame goes in, the grid uses the prompt indices, and a prompt change
-through SetParameters reaches the next output and the legend."""
+network), on the torch and the onnxruntime backend: a synthetic-world frame goes in, the grid uses
+the prompt indices, and a prompt change through SetParameters reaches the next output and the
+legend (with onnxruntime: without a new export)."""
 import importlib.util
 import json
 
@@ -33,7 +34,8 @@ def _set_prompts(harness, prompts):
     return future.result().results[0]
 
 
-def test_real_predictor_serves_frames_and_follows_prompt_changes(tmp_path):
+@pytest.mark.parametrize('backend', ['torch', 'onnxruntime'])
+def test_real_predictor_serves_frames_and_follows_prompt_changes(tmp_path, backend):
     from rclpy.parameter import Parameter
     from ros_harness import Harness
 
@@ -48,9 +50,14 @@ def test_real_predictor_serves_frames_and_follows_prompt_changes(tmp_path):
     checkpoint = '' if DEMO_CHECKPOINT.exists() else 'none'
     node = LocNode(parameter_overrides=[
         Parameter('calibration_file', value=str(path)), Parameter('checkpoint', value=checkpoint),
-        Parameter('prompts', value=['road', 'car', 'building']), Parameter('score_threshold', value=0.05)])
+        Parameter('prompts', value=['road', 'car', 'building']), Parameter('score_threshold', value=0.05),
+        Parameter('backend', value=backend), Parameter('onnx_path', value=str(tmp_path / 'onnx'))])
     harness = Harness(node, calibration, outputs=('grid', 'markers', 'legend'))
+    export = tmp_path / 'onnx' / 'dense.onnx'
     try:
+        assert node.predictor.config.inference.backend == backend
+        assert (node.predictor.onnx is not None) == (backend == 'onnxruntime') == export.exists()
+        exported = export.stat().st_mtime_ns if export.exists() else None  # exported at startup
         assert node._decode_size == node.predictor.model.image_size  # JPEGs decoded for the model input
         inference = node.predictor.config.inference
         assert inference.occupancy_threshold == 0.05  # the override reached the model
@@ -72,5 +79,6 @@ def test_real_predictor_serves_frames_and_follows_prompt_changes(tmp_path):
         assert {m.ns for m in markers.markers if m.action == 0} <= {'car', 'stroller', 'unknown'}
         assert {m.ns for m in markers.markers[1:]} == {'car', 'stroller', 'unknown'}
         assert node.predictor.prompts == ('car', 'stroller')
+        assert (export.stat().st_mtime_ns if export.exists() else None) == exported  # no new export
     finally:
         harness.close()

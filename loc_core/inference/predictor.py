@@ -10,7 +10,6 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,7 +18,8 @@ from loc_core.config import MAX_PROMPTS, LocConfig
 from loc_core.cpu_runtime import tune_cpu_runtime
 from loc_core.data.frame import Frame
 from loc_core.inference.result import FREE_LABEL, UNKNOWN_LABEL, OccupancyResult
-from loc_core.models.checkpoint import DEMO_CHECKPOINT, load_checkpoint, resolve_shipped
+from loc_core.inference.onnx_backend import OnnxBackend, ensure_export
+from loc_core.models.checkpoint import DEMO_CHECKPOINT, Checkpoint, load_checkpoint, resolve_shipped
 from loc_core.models.factory import create_model
 from loc_core.models.inputs import frame_to_input
 from loc_core.models.precision import forward_precision, to_float32
@@ -44,14 +44,16 @@ class PromptSet:
 class LocPredictor:
     """`config` gives prompts, thresholds and device (None: the checkpoint's own config, including
     its tuned thresholds); the network, its grid and its text space always come from the checkpoint
-    (argument, else `config.inference.checkpoint`, else the shipped demo checkpoint; 'demo' and 'real'
-    name the shipped ones). With no checkpoint at all, or checkpoint 'none', the network is randomly initialised (its grid,
+    (argument: a path or an already loaded `Checkpoint`, else `config.inference.checkpoint`, else the
+    shipped demo checkpoint; 'demo' and 'real' name the shipped ones). With no checkpoint at all, or checkpoint 'none', the network is randomly initialised (its grid,
     architecture and text encoder from `config`) and `trained` is False.
 
     The network, its projection tables and the prompt embeddings live on `config.inference.device`
     (without a config: the CPU, whatever device the checkpoint was trained on); the network forward
     runs at `config.inference.precision` (read on every predict) and everything after it (occupancy
-    threshold, prompt similarities) in float32; results come back as numpy arrays."""
+    threshold, prompt similarities) in float32; results come back as numpy arrays. With
+    `inference.backend` 'onnxruntime' the network runs as ONNX graphs (exported, when needed, here
+    in the constructor; see loc_core/inference/onnx_backend.py) and the prompt step in PyTorch."""
 
     def __init__(self, config: LocConfig | None = None, checkpoint=None, text_encoder=None):
         own_config = config is None
@@ -61,14 +63,15 @@ class LocPredictor:
             raise ValueError(f'inference.device {self.config.inference.device!r}: CUDA is not available '
                              f'(torch {torch.__version__})')
         tune_cpu_runtime(self.config.inference.num_threads, self.device)  # before any op starts a thread pool
-        path = resolve_shipped(checkpoint or self.config.inference.checkpoint) or \
+        loaded = checkpoint if isinstance(checkpoint, Checkpoint) else None
+        path = loaded.path if loaded else resolve_shipped(checkpoint or self.config.inference.checkpoint) or \
             (DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None)
         if str(path) == NO_CHECKPOINT:
             path = None
         self.trained, self.checkpoint_path, self.model = False, None, None
-        if path:
-            loaded = load_checkpoint(path, device=str(self.device))
-            self.model, self.trained, self.checkpoint_path = loaded.model, True, Path(path)
+        if path or loaded:
+            loaded = loaded or load_checkpoint(path, device=str(self.device))
+            self.model, self.trained, self.checkpoint_path = loaded.model.to(self.device), True, loaded.path
             if own_config:  # no config given: the checkpoint's own settings, tuned thresholds included
                 self.config = replace(loaded.config, inference=replace(loaded.config.inference,
                                                                        device=str(self.device)))
@@ -85,6 +88,11 @@ class LocPredictor:
         if self.model.text_dim != self.text_encoder.dim:
             raise ValueError(f'network text dim {self.model.text_dim} != text encoder dim {self.text_encoder.dim}')
         self.grid = self.model.grid
+        self.onnx = None  # the ONNX Runtime backend, when inference.backend asks for it
+        if self.config.inference.backend == 'onnxruntime':
+            folder = ensure_export(self.model, self.config.inference.onnx_path)
+            self.onnx = OnnxBackend(self.model, folder, self.config.inference.num_threads,
+                                    self.config.inference.device)
         self._feature_basis = self.model.feature_basis().detach().float().cpu().numpy().copy()  # (D,L)
         self._feature_basis.flags.writeable = False  # shared by every result
         self._lock = threading.Lock()
@@ -145,19 +153,25 @@ class LocPredictor:
         sample = frame_to_input(frame, self.model.image_size, self.device)
         timings['prepare'] = _ms(start)
         inference = self.config.inference
-        start = time.perf_counter()
-        with forward_precision(self.device, inference.precision):
-            encoded = self.model.encode([sample])
-        if inference.precision != 'fp32':
-            encoded = to_float32(encoded)  # thresholds and similarities in float32
-        logits = encoded.occupancy_logits[0]
         threshold = float(np.log(inference.occupancy_threshold / (1 - inference.occupancy_threshold)))
-        occupied = torch.nonzero(logits >= threshold)  # waits for the device
+        start = time.perf_counter()
+        if self.onnx is not None:
+            logits, occupied, state = self.onnx.encode(sample, threshold)
+        else:
+            with forward_precision(self.device, inference.precision):
+                encoded = self.model.encode([sample])
+            if inference.precision != 'fp32':
+                encoded = to_float32(encoded)  # thresholds and similarities in float32
+            logits = encoded.occupancy_logits[0]
+            occupied = torch.nonzero(logits >= threshold)  # waits for the device
         timings['network'] = _ms(start)
         start = time.perf_counter()
-        best, best_index, coefficients = self.model.classify_voxels(
-            encoded, occupied, prompt_set.operator, with_features, inference.unknown_temperature,
-            inference.unknown_norm_weight, label_weights=prompt_set.label_weights)
+        if self.onnx is not None:
+            best, best_index, coefficients = self.onnx.classify(state, occupied, prompt_set, inference, with_features)
+        else:
+            best, best_index, coefficients = self.model.classify_voxels(
+                encoded, occupied, prompt_set.operator, with_features, inference.unknown_temperature,
+                inference.unknown_norm_weight, label_weights=prompt_set.label_weights)
         self._synchronize()
         timings['language'] = _ms(start)
         start = time.perf_counter()

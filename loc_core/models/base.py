@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from loc_core.geometry.voxel_grid import VoxelGrid
-from loc_core.models.heads import LanguageHead, OccupancyHead, norm_bonus, soft_margin
+from loc_core.models.heads import LanguageHead, OccupancyHead, match_scores
 from loc_core.models.inputs import ModelInput
 from loc_core.models.layers import BevTrunk, ImageEncoder
 from loc_core.models.projection import ProjectionCache, feature_indices, feature_table, gather_features, lookup_features
@@ -147,17 +147,7 @@ class LocNetwork(nn.Module):
             camera_index = self.camera_index_of(sample, part, column * nz + k, encoded.camera_reach[0])
             hidden = head.hidden(columns.index_select(0, column), lookup_features(cameras, camera_index), k)
             dots, norm = head.dots_and_norm(hidden, operator)
-            if label_weights is None:
-                values, best_index[rows] = dots.max(dim=1)
-            else:
-                values = dots.max(dim=1).values
-                best_index[rows] = (dots * label_weights).argmax(dim=1)
-            # the norm is positive: the best cosine is the best dot product over the norm
-            best_cosine = torch.div(values, norm, out=best[rows])
-            if temperature > 0:
-                best_cosine += soft_margin(dots, norm, best_cosine, temperature)
-            if norm_weight > 0:
-                best_cosine += norm_bonus(norm, norm_weight)
+            match_scores(dots, norm, label_weights, temperature, norm_weight, out=(best[rows], best_index[rows]))
             if with_features:
                 torch.div(hidden, norm[:, None], out=coefficients[rows])
         return best, best_index, coefficients

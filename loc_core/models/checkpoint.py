@@ -38,6 +38,7 @@ class Checkpoint:
     config: LocConfig
     step: int
     text_identity: str
+    path: Path | None = None
 
 
 def save_checkpoint(path, model: LocNetwork, config: LocConfig, step: int, text_identity: str) -> Path:
@@ -99,7 +100,8 @@ def load_checkpoint(path, device: str = 'cpu', expect_text_identity: str | None 
     except Exception as exc:
         raise CheckpointError(f'checkpoint {path}: cannot read tensors: {exc}') from exc
     load_state(model, state, path)
-    return Checkpoint(model.to(device).eval(), config, int(metadata.get('step', 0)), metadata['text_identity'])
+    return Checkpoint(model.to(device).eval(), config, int(metadata.get('step', 0)), metadata['text_identity'],
+                      Path(path))
 
 
 def load_state(model: torch.nn.Module, state: dict, path) -> None:

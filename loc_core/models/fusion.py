@@ -91,11 +91,10 @@ class FusionNet(LocNetwork):
         layers = np.floor((heights - self.grid.lower[2]) / self.grid.voxel_size).astype(np.int64)
         return np.clip(layers, 0, self.grid.shape[2] - 1)
 
-    def bev_inputs(self, sample: ModelInput, image_features: torch.Tensor) -> tuple:
-        """-> ((X,Y,Cin): LiDAR channels, then the camera features of each column height
-        (height-major), zeros for column samples out of camera reach; (X,Y,Z) bool camera reach or
-        None)."""
-        nx, ny, _ = self.grid.shape
+    def column_sampling(self, sample: ModelInput) -> tuple:
+        """The LiDAR side of `bev_inputs`: -> ((X,Y,Z+1) `lidar_bev`; (X*Y*H,) int64 flat indices of
+        the column samples into the stacked image feature maps, -1 where no camera sees them or out
+        of camera reach; (X,Y,Z) bool camera reach or None)."""
         lidar = lidar_bev(sample.points, self.grid, self.arch.get('ego_box'))
         reach = self.camera_reach(lidar)
         index = self.projections.get(sample.rig, 'columns', self.column_points, self.feature_hw,
@@ -103,5 +102,19 @@ class FusionNet(LocNetwork):
         if reach is not None:
             layers = torch.as_tensor(self.column_layers(), device=reach.device)
             index = index.masked_fill(~reach[:, :, layers].reshape(-1), -1)
-        cams = gather_features(image_features, index).view(nx, ny, -1)  # (X,Y,H*F)
-        return torch.cat([lidar, cams], dim=2), reach
+        return lidar, index, reach
+
+    def bev_inputs(self, sample: ModelInput, image_features: torch.Tensor) -> tuple:
+        """-> ((X,Y,Cin): LiDAR channels, then the camera features of each column height
+        (height-major), zeros for column samples out of camera reach; (X,Y,Z) bool camera reach or
+        None)."""
+        lidar, index, reach = self.column_sampling(sample)
+        return fuse_columns(lidar, image_features, index), reach
+
+
+def fuse_columns(lidar: torch.Tensor, image_features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """(X,Y,Z+1) `lidar_bev`, (C,F,h,w) image features, (X*Y*H,) column sample indices (-1 = none)
+    -> (X,Y,Z+1+H*F) trunk input, channels last."""
+    nx, ny = lidar.shape[:2]
+    cams = gather_features(image_features, index).view(nx, ny, -1)  # (X,Y,H*F)
+    return torch.cat([lidar, cams], dim=2)

@@ -89,6 +89,27 @@ class LanguageHead(nn.Module):
         return dots / norm[:, None]
 
 
+def match_scores(dots, norm, label_weights=None, temperature: float = 0.0, norm_weight: float = 0.0, out=None):
+    """(M,P) dots h . W^T t and (M,) norms |W h| (`LanguageHead.dots_and_norm`) -> ((M,) float32
+    match score, (M,) int64 index of the best prompt), as `LocNetwork.classify_voxels` defines them
+    (`label_weights` (P,) pick the label, `temperature` the smooth maximum, `norm_weight` the norm
+    bonus). `out`: an optional pair of tensors to write them into. Overwrites `dots` with a temperature."""
+    best, best_index = out if out is not None else (torch.empty_like(norm), torch.empty(len(norm), dtype=torch.int64,
+                                                                                         device=norm.device))
+    if label_weights is None:
+        values, best_index[:] = dots.max(dim=1)
+    else:
+        values = dots.max(dim=1).values
+        best_index[:] = (dots * label_weights).argmax(dim=1)
+    # the norm is positive: the best cosine is the best dot product over the norm
+    torch.div(values, norm, out=best)
+    if temperature > 0:
+        best += soft_margin(dots, norm, best, temperature)
+    if norm_weight > 0:
+        best += norm_bonus(norm, norm_weight)
+    return best, best_index
+
+
 def soft_best_similarity(cosine, temperature: float):
     """(M,P) cosine similarities -> (M,) T log(sum_p exp(cos_p / T)): a smooth maximum over the
     prompts (the negative energy score of out-of-distribution detection, with cosines as logits),
