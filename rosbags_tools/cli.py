@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from rosbags_tools.bag_access import BagError
@@ -147,7 +148,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:  # outputs are all-or-nothing, so nothing partial is left
         if args.command == 'play':  # like `ros2 bag play`: Ctrl-C is how playback ends
             print('loc-bag play: stopped by a signal', file=sys.stderr)
-            return 0
+            # interrupted while still importing (torch): CPython may then have recorded an
+            # "unhandled" KeyboardInterrupt and would kill itself with SIGINT at exit; nothing is
+            # open yet, so end here with the status asked for
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         print(f'loc-bag {args.command}: interrupted', file=sys.stderr)
         return 130
 
