@@ -150,6 +150,17 @@ def test_node_and_player_appear(launch, workspace):
         assert {'/loc_node', '/loc_bag_player'} <= names, names
         return names
     _until(listed, 120, 'loc_node and the bag player in `ros2 node list`')
+    # launch_ros found loc-bag in the colcon install (not on PATH), and both got the shipped DDS profile
+    import psutil
+
+    children = {' '.join(p.cmdline()): p for p in psutil.Process(launch[0].pid).children(recursive=True)}
+    player = [p for cmd, p in children.items() if ' play ' in cmd]
+    node = [p for cmd, p in children.items() if 'lib/loc_ros/loc_node' in cmd]
+    assert len(player) == 1 and len(node) == 1, list(children)
+    assert str(workspace[0] / 'install' / 'loc_ros' / 'lib' / 'loc_ros' / 'loc-bag') in player[0].cmdline()
+    for process in (player[0], node[0]):
+        profile = process.environ().get('FASTDDS_DEFAULT_PROFILES_FILE', '')
+        assert profile.endswith('share/loc_ros/config/fastdds_large_messages.xml') and Path(profile).is_file()
 
 
 def _echo_once(env, command: str) -> dict:
@@ -182,7 +193,7 @@ def test_topic_hz_measures_every_output(launch, workspace):
     """`ros2 topic hz` subscribes best-effort: it reports a rate only for outputs whose messages
     reach a best-effort subscriber whole (the multi-megabyte ones need the launch's DDS profile)."""
     def rates():
-        rc, out, err = _run(workspace[1], *README_COMMANDS['hz'].split(), timeout=20)
+        rc, out, err = _run(workspace[1], *README_COMMANDS['hz'].split(), timeout=12)
         found = {m.group(1): float(m.group(2)) for m in re.finditer(r'^(/\S+)\s+([\d.]+)\s', out, flags=re.M)}
         missing = [t for t in (*OUTPUTS, '/diagnostics') if t not in found]
         assert not missing, f'no rate for {missing}: {out[-800:]} {err[-400:]}'
