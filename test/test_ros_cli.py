@@ -65,11 +65,12 @@ def _run(env, *args, timeout=30.0, cwd=None):
 
 
 def _param(env, *args):
-    """`ros2 param VERB --no-daemon ARGS`, repeated while discovery has not yet found the node
-    ("Node not found", which --no-daemon on busy cores says now and then)."""
+    """`ros2 param VERB --no-daemon ARGS`, repeated while discovery has not yet found the node or
+    its parameter services ("Node not found" or a failed call, which --no-daemon on busy cores gives
+    now and then; every verb used here exits 0 once it reached the node, a refused set too)."""
     def found():
         rc, out, err = _run(env, 'ros2', 'param', args[0], *SPIN, *args[1:])
-        assert 'Node not found' not in out + err, err
+        assert rc == 0 and 'Node not found' not in out + err, (rc, err)
         return rc, out, err
     return _until(found, 60, f'ros2 param {args[0]} finding /loc_node')
 
