@@ -232,6 +232,9 @@ class LocNode(Node):
         self.stats.mark('published')
 
     def _on_frame_error(self, matched, exc: Exception) -> None:
+        if not self.context.ok():  # SIGINT/SIGTERM shut the context down mid-frame: shutting down, not a failure
+            self.stats.count('shutdown.frame_abandoned')
+            return
         self.stats.count('error.frame')
         self.log.error('frame', f'frame failed and was dropped: {type(exc).__name__}: {exc}')
 

@@ -6,6 +6,7 @@ parameters) print one line `loc_node: <cause>` to stderr and exit with status 2.
 (exit status 0)."""
 from __future__ import annotations
 
+import gc
 import sys
 
 EXIT_STARTUP_FAILED = 2
@@ -61,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
+        # the interpreter's final garbage collections walk every object of torch and the model
+        # (seconds on a busy machine: `ros2 launch` escalates to SIGTERM after 5 s); nothing of
+        # ours needs them, so exclude what exists now from collection
+        gc.freeze()
     return 0
 
 

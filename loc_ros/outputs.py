@@ -4,7 +4,9 @@
 
 Message choices:
 * markers: visualization_msgs/MarkerArray, one CUBE_LIST per prompt (namespace = prompt text, id =
-  prompt index) in the class colour, unknown voxels in namespace 'unknown' (id 254); prompts without
+  prompt index) in the class colour, of the surface voxels only (occupied with a free or out-of-grid
+  face neighbour: a voxel enclosed on all six faces cannot be seen, and dropping them cuts the bytes
+  RViz has to take; ~/voxels and ~/grid keep every voxel), unknown voxels in namespace 'unknown' (id 254); prompts without
   voxels in this frame get a DELETE; a DELETEALL leads the array whenever the prompt set changed.
 * voxels: sensor_msgs/PointCloud2 of occupied voxel centres, fields x y z (float32, metres), score
   (float32 best cosine similarity), rgb (float32-packed 0x00RRGGBB, RViz's RGB8 convention) and
@@ -49,9 +51,22 @@ def _occupied(result: OccupancyResult) -> tuple[np.ndarray, np.ndarray]:
     return index, flat_labels[flat]
 
 
+def surface_mask(occupied: np.ndarray) -> np.ndarray:
+    """(X,Y,Z) bool of the occupied voxels that have at least one of their six face neighbours free
+    or outside the grid; `occupied`: (X,Y,Z) bool."""
+    padded = np.pad(occupied, 1, constant_values=False)
+    enclosed = occupied.copy()
+    for axis in range(3):
+        for shift in (1, -1):
+            enclosed &= np.roll(padded, shift, axis)[1:-1, 1:-1, 1:-1]
+    return occupied & ~enclosed
+
+
 def marker_array(result: OccupancyResult, frame_id: str, delete_all_first: bool) -> bytes:
-    """Serialised MarkerArray (see module docstring) at the result's timestamp."""
+    """Serialised MarkerArray of the surface voxels (see module docstring) at the result's timestamp."""
     index, labels = _occupied(result)
+    visible = surface_mask(result.labels != FREE_LABEL)[tuple(index.T)]
+    index, labels = index[visible], labels[visible]
     order = np.argsort(labels, kind='stable')
     centers = result.grid.index_to_center(index[order])
     sorted_labels = labels[order]

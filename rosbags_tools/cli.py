@@ -7,23 +7,31 @@
     loc-bag frames BAG [--calibration YAML] [--camera-sync nearest|sweep] [--no-images]
 
 Exit status 0 on success, 2 with a one-line error for bad input (missing or damaged files, wrong
-names, an existing output without --force)."""
+names, an existing output without --force). Ctrl-C (SIGINT) ends `play` with status 0 and its summary
+so far, also while it is still starting up (`ros2 launch` sends SIGINT on shutdown); the other commands
+exit 130 and leave nothing partial. Importing this module stays cheap (no torch): loc_core is imported
+once the command runs, so a signal during that import is handled too."""
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
-from loc_core.data.calibration import CalibrationError
 from rosbags_tools.bag_access import BagError
 from rosbags_tools.camera_sync import SYNC_POLICIES
 from rosbags_tools.conventions import STORAGES
 from rosbags_tools.output import OutputExistsError
 from rosbags_tools.player import DEFAULT_CLOCK_HZ
-from rosbags_tools.pointcloud import PointCloudError
 
-EXPECTED_ERRORS = (BagError, CalibrationError, OutputExistsError, FileNotFoundError, PointCloudError,
-                   ImportError, ValueError, KeyError)
+
+def expected_errors() -> tuple:
+    """The errors reported as one line with status 2 (imports loc_core, hence torch: seconds)."""
+    from loc_core.data.calibration import CalibrationError
+    from rosbags_tools.pointcloud import PointCloudError
+
+    return (BagError, CalibrationError, OutputExistsError, FileNotFoundError, PointCloudError,
+            ImportError, ValueError, KeyError)
 
 
 def _add_output_options(parser):
@@ -112,8 +120,11 @@ def _play(args) -> int:
 
     player = BagPlayer(args.bag, rate=args.rate, loop=args.loop, topics=args.topics,
                        wait_for_subscribers_s=args.wait_for_subscribers, clock=args.clock,
-                       start_offset_s=args.start_offset, stop_offset_s=args.stop_offset)
-    print(player.play().summary())
+                       start_offset_s=args.start_offset, stop_offset_s=args.stop_offset, handle_signals=True)
+    report = player.play()
+    print(report.summary())
+    if report.interrupted:
+        print('loc-bag play: stopped by a signal', file=sys.stderr)
     return 0
 
 
@@ -138,15 +149,29 @@ COMMANDS = {'nuscenes2bag': _nuscenes2bag, 'synth2bag': _synth2bag, 'semantickit
             'play': _play, 'frames': _frames}
 
 
+def _run(args) -> int:
+    errors = expected_errors()
+    try:
+        return COMMANDS[args.command](args)
+    except errors as exc:
+        print(f'loc-bag {args.command}: error: {exc}', file=sys.stderr)
+        return 2
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
     try:
-        return COMMANDS[args.command](args)
-    except EXPECTED_ERRORS as exc:
-        print(f'loc-bag {args.command}: error: {exc}', file=sys.stderr)
-        return 2
+        return _run(args)
     except KeyboardInterrupt:  # outputs are all-or-nothing, so nothing partial is left
+        if args.command == 'play':  # like `ros2 bag play`: Ctrl-C is how playback ends
+            print('loc-bag play: stopped by a signal', file=sys.stderr)
+            # interrupted while still importing (torch): CPython may then have recorded an
+            # "unhandled" KeyboardInterrupt and would kill itself with SIGINT at exit; nothing is
+            # open yet, so end here with the status asked for
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         print(f'loc-bag {args.command}: interrupted', file=sys.stderr)
         return 130
 

@@ -11,11 +11,18 @@ like `ros2 bag play --clock`, and also at each message's log time just before th
 with use_sim_time has reached a message's time when it receives it. Each pass of a loop starts the
 clock over at the bag's start (a jump back in time, as with `ros2 bag play --loop --clock`).
 Before `play` returns it waits (up to `ack_timeout_s`) until the subscribers acknowledged every message,
-so a player that exits right after its last message does not take that message with it."""
+so a player that exits right after its last message does not take that message with it.
+
+Stopping: with `handle_signals` (what `loc-bag play` uses), SIGINT (Ctrl-C, and what `ros2 launch` sends
+on shutdown) and SIGTERM ask playback to stop after the current message; rclpy's own handlers are left
+out, so the context stays valid until `play` shuts it down itself. `play` then returns the report so
+far with `interrupted` set, and `loc-bag play` exits 0 like `ros2 bag play`. Without it, a
+KeyboardInterrupt or a context shut down by someone else mid-publish ends playback the same way."""
 from __future__ import annotations
 
 import importlib
 import logging
+import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -55,10 +62,11 @@ class PlayReport:
     unplayable: dict = field(default_factory=dict)  # topic -> why
     loops: int = 0
     seconds: float = 0.0
+    interrupted: bool = False  # stopped by SIGINT/SIGTERM (or KeyboardInterrupt) before the end
 
     def summary(self) -> str:
         lines = [f'published {sum(self.published.values())} messages on {len(self.published)} topics '
-                 f'in {self.seconds:.2f} s ({self.loops} pass(es))']
+                 f'in {self.seconds:.2f} s ({self.loops} pass(es))' + ('; interrupted' if self.interrupted else '')]
         lines += [f'  {topic}: {count}' for topic, count in sorted(self.published.items())]
         lines += [f'  skipped {topic}: {self.skipped[topic]} messages ({why})'
                   for topic, why in sorted(self.unplayable.items())]
@@ -72,7 +80,8 @@ class BagPlayer:
 
     def __init__(self, bag, rate: float = 1.0, loop: bool = False, topics=None, node=None,
                  wait_for_subscribers_s: float = 0.0, depth: int = 100, clock: float | bool = False,
-                 start_offset_s: float = 0.0, stop_offset_s: float | None = None, ack_timeout_s: float = 5.0):
+                 start_offset_s: float = 0.0, stop_offset_s: float | None = None, ack_timeout_s: float = 5.0,
+                 handle_signals: bool = False):
         if not rate > 0:
             raise ValueError(f'rate must be positive, got {rate}')
         if not start_offset_s >= 0 or (stop_offset_s is not None and not stop_offset_s > start_offset_s):
@@ -88,7 +97,9 @@ class BagPlayer:
         self._clock_publisher = None
         self._clock_last_ns = None
         self._stop = False
+        self._started = None
         self.ack_timeout_s = float(ack_timeout_s)
+        self.handle_signals = handle_signals
 
     def stop(self):
         """Ask a running `play` (e.g. a loop) to end after the current message."""
@@ -98,24 +109,45 @@ class BagPlayer:
         """Publish the bag (BagError when it cannot be read or a filtered topic is absent). With a
         node of the caller's, the publishers stay on it after playing (latched data stays offered)."""
         import rclpy
+        from rclpy.signals import SignalHandlerOptions
 
-        self._stop = False
-
+        self._stop, self._started = False, None
+        report = PlayReport()
+        restore = self._catch_signals(report) if self.handle_signals else {}
         own_context = self.node is None and not rclpy.ok()
         if own_context:
-            rclpy.init()
+            rclpy.init(signal_handler_options=SignalHandlerOptions.NO if self.handle_signals else None)
         node = self.node or rclpy.create_node('loc_bag_player')
         try:
             with open_bag(self.bag) as reader:
-                return self._play(reader, node)
+                return self._play(reader, node, report)
+        except KeyboardInterrupt:
+            return self._interrupted(report)
+        except Exception:
+            if node.context.ok():
+                raise
+            return self._interrupted(report)  # a signal shut the context down under a publish or wait
         finally:
             if self.node is None:
                 node.destroy_node()
             if own_context:
-                rclpy.shutdown()
+                rclpy.try_shutdown()
+            for signum, handler in restore.items():
+                signal.signal(signum, handler)
 
-    def _play(self, reader, node) -> PlayReport:
-        report = PlayReport()
+    def _catch_signals(self, report: PlayReport) -> dict:
+        """SIGINT and SIGTERM stop playback; returns the previous handlers."""
+        def stop(signum, frame):
+            report.interrupted = True
+            self.stop()
+        return {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def _interrupted(self, report: PlayReport) -> PlayReport:
+        report.interrupted = True
+        report.seconds = time.perf_counter() - self._started if self._started is not None else 0.0
+        return report
+
+    def _play(self, reader, node, report: PlayReport) -> PlayReport:
         connections = connections_for(reader, self.topics)
         missing = set(self.topics or ()) - {c.topic for c in connections}
         if missing:
@@ -128,14 +160,15 @@ class BagPlayer:
             self._clock_publisher = node.create_publisher(Clock, '/clock', 10)
         self._wait_for_subscribers([*publishers.values(), *filter(None, [self._clock_publisher])])
         window = self._window_ns(reader)
-        start = time.perf_counter()
+        start = self._started = time.perf_counter()
         while not self._stop:
             self._one_pass(reader, connections, publishers, report, window)
             report.loops += 1
             if not self.loop:
                 break
         report.seconds = time.perf_counter() - start
-        self._wait_for_acks(publishers, connections)
+        if not report.interrupted:
+            self._wait_for_acks(publishers, connections)
         return report
 
     def _wait_for_acks(self, publishers: dict, connections):
@@ -175,7 +208,7 @@ class BagPlayer:
 
     def _wait_for_subscribers(self, publishers: list):
         deadline = time.monotonic() + self.wait_for_subscribers_s
-        while time.monotonic() < deadline and any(p.get_subscription_count() == 0 for p in publishers):
+        while not self._stop and time.monotonic() < deadline and any(p.get_subscription_count() == 0 for p in publishers):
             time.sleep(0.02)
 
     def _one_pass(self, reader, connections, publishers: dict, report: PlayReport, window: tuple):

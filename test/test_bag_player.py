@@ -258,3 +258,29 @@ def test_start_and_stop_offsets_play_a_window_of_the_bag(rclpy_context, player_n
     assert main(['play', str(toy_bag), '--rate', '50', '--topics', '/odom', '--stop-offset', str(stop)]) == 0
     assert '/odom: 4' in capsys.readouterr().out
     assert main(['play', str(toy_bag), '--start-offset', '-1']) == 2
+
+
+def test_sigint_mid_playback_exits_0_quietly(rclpy_context, toy_bag):
+    """`loc-bag play --loop --clock` stopped by Ctrl-C while publishing: status 0, its summary marked
+    interrupted, no traceback (before: RCLError 'publisher's context is invalid', status 1 or 130)."""
+    import signal
+    import subprocess
+    import sys
+
+    recorder = Recorder(rclpy_context, {'/odom': 'nav_msgs/msg/Odometry', '/clock': 'rosgraph_msgs/msg/Clock'})
+    env = dict(os.environ, ROS_DOMAIN_ID=str(ros_domain(43)), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+    proc = subprocess.Popen([sys.executable, '-m', 'rosbags_tools.cli', 'play', str(toy_bag), '--loop', '--clock',
+                             '--topics', '/odom', '--wait-for-subscribers', '30'], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert recorder.wait_for({'/odom': 7}, timeout_s=60)  # past the first pass: looping
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        recorder.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert 'Traceback' not in out + err and 'context is invalid' not in err
+    assert '; interrupted' in out and 'loc-bag play: stopped by a signal' in err

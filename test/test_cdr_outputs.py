@@ -134,3 +134,19 @@ def test_legend_lists_prompts_colours_and_grid_geometry():
     assert doc['classes'][1]['color_rgb'] != doc['classes'][0]['color_rgb']
     assert doc['unknown']['label'] == 254 and doc['free']['label'] == 255
     assert doc['grid']['shape'] == [200, 200, 16] and doc['grid']['voxel_size'] == pytest.approx(0.4)
+
+
+def test_markers_hold_only_the_surface_voxels():
+    """A solid 5x5x5 block: its 27 enclosed voxels are left out of the markers (nobody sees them),
+    its 98 surface voxels stay; the cloud keeps all 125. A block touching the grid's edge keeps
+    its voxels on that edge (outside the grid counts as free)."""
+    labels = np.full(VoxelGrid().shape, FREE_LABEL, dtype=np.uint8)
+    labels[10:15, 10:15, 5:10] = 0
+    labels[0:3, 0:3, 0:3] = 1
+    result = result_from_labels(labels, ('car', 'bus'), (4, 3))
+    msg = deserialize(outputs.marker_array(result, 'base_link', delete_all_first=False), MarkerArray)
+    by_ns = {m.ns: m for m in msg.markers}
+    assert len(by_ns['car'].points) == 98 and len(by_ns['bus'].points) == 27 - 1
+    centres = np.array([[p.x, p.y, p.z] for p in by_ns['car'].points])
+    assert not any(np.allclose(c, VoxelGrid().index_to_center(np.array([[12, 12, 7]]))[0]) for c in centres)
+    assert len(outputs.voxel_records(result)) == 125 + 27

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.ros
 
 def test_demo_loop_on_a_short_synthetic_sequence(tmp_path):
     out = tmp_path / 'demo'
-    env = dict(os.environ, LOC_DEMO_DOMAIN_ID=str(ros_domain(59)))
+    env = dict(os.environ, LOC_DEMO_DOMAIN_ID=str(ros_domain(49)))
     run = subprocess.run([sys.executable, '-m', 'loc_ros.demo.cli', '--frames', '4', '--out', str(out),
                           '--cache', str(tmp_path / 'cache')], env=env, capture_output=True, text=True,
                          timeout=400)

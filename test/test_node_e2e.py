@@ -11,6 +11,7 @@ from ros_test_utils import (GroundTruthPredictor, calibration_for_frame, frame_t
 
 from loc_core.geometry.voxel_grid import VoxelGrid
 from loc_ros.node import GIL_SWITCH_INTERVAL_S
+from loc_ros.outputs import surface_mask
 
 pytestmark = pytest.mark.ros
 PROMPTS = ['road', 'car', 'pole', 'sky']
@@ -105,10 +106,12 @@ def test_synthetic_world_labels_arrive_voxel_for_voxel(tmp_path):
                                                          m.markers[-1].header.stamp.nanosec) == last_stamp)
         present = {OCC3D_PROMPTS[i] for i in np.unique(frames[-1].occupancy.semantics) if i != FREE_ID}
         assert _namespaces(markers) == present
+        semantics = frames[-1].occupancy.semantics
+        surface = surface_mask(semantics != FREE_ID)  # markers hold the visible voxels only
         for marker in markers.markers:
             if marker.action == 0:
                 class_id = OCC3D_PROMPTS.index(marker.ns)
-                assert len(marker.points) == int((frames[-1].occupancy.semantics == class_id).sum())
+                assert len(marker.points) == int(((semantics == class_id) & surface).sum())
     finally:
         harness.close()
 

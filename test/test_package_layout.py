@@ -1,15 +1,9 @@
 """The repository root is one ament_python package that colcon builds and installs like a ROS 2 package."""
-import os
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ('loc_core', 'loc_ros', 'rosbags_tools')
+from colcon_workspace import PACKAGES, ROOT, colcon_build
 
 
 def test_package_xml_is_format_3_ament_python():
@@ -32,20 +26,7 @@ def test_loc_core_imports_no_ros():
 
 
 def test_colcon_builds_the_package(tmp_path):
-    colcon = shutil.which('colcon', path=str(Path(sys.executable).parent))
-    if colcon is None:
-        pytest.fail('colcon is missing from the environment (requirements/test.txt)')
-    src = tmp_path / 'src' / 'loc_ros'
-    src.mkdir(parents=True)
-    for name in ('package.xml', 'setup.py', 'setup.cfg', 'resource', 'launch', 'config') + PACKAGES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, src / name, ignore=shutil.ignore_patterns('__pycache__'))
-        elif source.exists():
-            shutil.copy(source, src / name)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(('COLCON', 'AMENT'))}
-    subprocess.run([colcon, 'build', '--base-paths', 'src'], cwd=tmp_path, check=True, env=env,
-                   capture_output=True, timeout=300)
+    colcon_build(tmp_path)
     install = tmp_path / 'install' / 'loc_ros'
     assert (install / 'share' / 'ament_index' / 'resource_index' / 'packages' / 'loc_ros').is_file()
     assert (install / 'share' / 'loc_ros' / 'package.xml').is_file()
@@ -54,3 +35,19 @@ def test_colcon_builds_the_package(tmp_path):
     site = next((install / 'lib').glob('python3*/site-packages'))
     for package in PACKAGES:
         assert (site / package / '__init__.py').is_file()
+
+
+def test_readme_names_every_launch_argument_and_parameter():
+    """Every argument the shipped launch file declares and every node parameter appears in README
+    (as `name`), so a user reading it sees all the knobs."""
+    import ast
+
+    from loc_ros.parameters import SPECS
+
+    tree = ast.parse((ROOT / 'launch' / 'loc.launch.py').read_text())
+    arguments = [call.args[0].value for call in ast.walk(tree) if isinstance(call, ast.Call)
+                 and getattr(call.func, 'id', '') == 'DeclareLaunchArgument']
+    assert len(arguments) >= 9
+    readme = (ROOT / 'README.md').read_text()
+    missing = [name for name in arguments + [spec.name for spec in SPECS] if f'`{name}`' not in readme]
+    assert not missing, f'README.md does not mention {missing}'
