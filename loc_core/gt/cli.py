@@ -5,6 +5,7 @@
     python -m loc_core.gt.cli --synthetic --seed 3 --frames 20 --out OUT
     python -m loc_core.gt.cli --dataroot DIR --version v1.0-trainval --scene all --out OUT --ray auto
     python -m loc_core.gt.cli --synthetic --seeds 0-9 --frames 20 --out OUT
+    python -m loc_core.gt.cli --dataroot DIR --out OUT --teacher cityscapes-espnetv2/espnetv2_s2.0_cityscapes_576x1024.onnx
 
 Output: `<out>/<scene>/<token>/labels.npz` per keyframe (nuScenes: the sample token) and
 `<out>/<scene>/dense_label_settings.json`. Several scenes in one run (`--scene a,b` or `--scene all`,
@@ -15,7 +16,8 @@ between processes or machines (each fuses the whole sequence, labels every N-th 
 `--workers` labels in a local process pool, `--ray [ADDRESS]` as Ray tasks on a cluster (optional;
 loc_core/gt/ray_runner.py: one task per keyframe for one scene, one per scene for several;
 `--ray-tasks` chooses). nuScenes without lidarseg: static (stuff) voxels stay 255 (unlabelled),
-object voxels carry their box's class. Exit status: 0 when every chosen keyframe was labelled or
+object voxels carry their box's class; with `--teacher MODEL.onnx` a 2D segmenter paints the static points
+from the cameras (loc_core/teacher), so stuff gets classes too. Exit status: 0 when every chosen keyframe was labelled or
 skipped for a reported reason, 1 when one (or a whole scene) failed, 2 on bad arguments or input
 (with several scenes: a scene in error does not stop the others)."""
 from __future__ import annotations
@@ -65,27 +67,63 @@ def build_parser() -> argparse.ArgumentParser:
                         "one scene, 'scene' for several")
     parser.add_argument('--limit', type=int, help='label at most this many keyframes per scene (after sharding '
                         'and skipping finished ones; the whole sequence is still fused)')
-    parser.add_argument('--config', help='JSON file of DenseLabelConfig settings')
+    parser.add_argument('--teacher', metavar='MODEL.onnx',
+                        help='a 2D segmenter (ONNX) that paints the LiDAR points from the cameras: a path, or one '
+                        'relative to the models folder ($LOC_MODELS, default ../shared/models)')
+    parser.add_argument('--teacher-classes', metavar='CLASSES.json',
+                        help="the teacher's class table (default: classes.json beside the model)")
+    parser.add_argument('--config', help='JSON file of DenseLabelConfig settings (teacher settings under "teacher")')
     parser.add_argument('--set', action='append', default=[], metavar='NAME=VALUE',
-                        help='override one setting (JSON value), e.g. --set window=5 --set poisson=false')
+                        help='override one setting (JSON value), e.g. --set window=5 --set poisson=false; '
+                        'teacher settings as --set teacher.window=3')
     parser.add_argument('--no-progress', action='store_true')
     parser.add_argument('-v', '--verbose', action='store_true')
     return parser
 
 
-def load_config(args) -> DenseLabelConfig:
+def _settings(args) -> tuple[dict, dict]:
+    """(DenseLabelConfig values, TeacherConfig values) from --config and --set."""
     values = {}
     if args.config:
         values.update(json.loads(Path(args.config).read_text()))
+    teacher = dict(values.pop('teacher', None) or {})
     for item in args.set:
         name, sep, raw = item.partition('=')
         if not sep:
             raise ValueError(f'--set needs NAME=VALUE, got {item!r}')
         try:
-            values[name.strip()] = json.loads(raw)
+            value = json.loads(raw)
         except json.JSONDecodeError:
-            values[name.strip()] = raw
-    return DenseLabelConfig.from_dict(values)
+            value = raw
+        name = name.strip()
+        if name.startswith('teacher.'):
+            teacher[name[len('teacher.'):]] = value
+        else:
+            values[name] = value
+    return values, teacher
+
+
+def load_config(args) -> DenseLabelConfig:
+    return DenseLabelConfig.from_dict(_settings(args)[0])
+
+
+def load_teacher(args):
+    """(PointPainter, its record for the settings file) of --teacher, or (None, None) without it."""
+    teacher_values = _settings(args)[1]
+    if not getattr(args, 'teacher', None):
+        if teacher_values or getattr(args, 'teacher_classes', None):
+            raise ValueError('teacher settings (--set teacher.*, --teacher-classes) need --teacher MODEL.onnx')
+        return None, None
+    from loc_core.teacher.classes import load_class_table
+    from loc_core.teacher.config import TeacherConfig
+    from loc_core.teacher.painting import PointPainter
+    from loc_core.teacher.segmenter import OnnxSegmenter, resolve_model_path
+
+    config = TeacherConfig.from_dict(teacher_values)
+    table = load_class_table(args.teacher_classes) if args.teacher_classes else None
+    segmenter = OnnxSegmenter(resolve_model_path(args.teacher), table, threads=config.threads)
+    settings = {k: v for k, v in config.to_dict().items() if k != 'threads'}  # threads change no label
+    return PointPainter(segmenter, config), {**segmenter.identity(), 'settings': settings}
 
 
 def scene_jobs(args) -> tuple[list, object]:
@@ -203,6 +241,10 @@ def run(args) -> int:
     elif args.ray_tasks != 'auto':
         raise ValueError('--ray-tasks goes with --ray')
     config = load_config(args)
+    if args.teacher:  # a wrong model path fails before the data is read
+        from loc_core.teacher.segmenter import resolve_model_path
+
+        resolve_model_path(args.teacher)
     jobs, nusc = scene_jobs(args)
     per_scene = args.ray is not None and (args.ray_tasks == 'scene' or (args.ray_tasks == 'auto' and len(jobs) > 1))
     start = time.perf_counter()
@@ -267,7 +309,8 @@ def label_scene(frames, scene: str, record: dict, config, args, emit=print, retr
                                                grid_shape)]
     finished = len(mine) - len(todo)
     todo = todo if args.limit is None else todo[:max(args.limit, 0)]
-    check_or_write_settings(Path(args.out) / safe_name(scene), settings_record(config, record))
+    painter, teacher = load_teacher(args)
+    check_or_write_settings(Path(args.out) / safe_name(scene), settings_record(config, record, teacher))
     if record.get('skipped_blobs'):
         emit(f"loc-gt: source skipped {record['skipped_blobs']} (missing or corrupt blobs)")
     emit(f'loc-gt: scene {scene}: {len(frames)} frames, shard {args.shard_index}/{args.num_shards} has '
@@ -280,8 +323,10 @@ def label_scene(frames, scene: str, record: dict, config, args, emit=print, retr
         ray_runner.connect(args.ray)  # before fusing: a wrong address fails fast
     pipeline = DenseLabelPipeline(config)
     start = time.perf_counter()
-    prepared = pipeline.prepare(frames)
+    prepared = DenseLabelPipeline(config, painter).prepare(frames)  # the painter stays here (not pickled)
     emit(f'loc-gt: fused in {time.perf_counter() - start:.1f} s; fusion report {dict(prepared.fused.report)}')
+    if painter is not None:
+        emit(f"loc-gt: teacher painted in {prepared.timings_s['teacher']:.1f} s: {prepared.teacher_stats}")
     _WORKER_STATE.update(pipeline=pipeline, prepared=prepared, out=args.out, failures=failures)
     try:
         pending, retries_left = list(todo), retries
