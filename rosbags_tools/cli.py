@@ -1,7 +1,8 @@
-"""`loc-bag`: nuScenes / synthetic sequences to ROS 2 bags, playback with rclpy, bags to Frames.
+"""`loc-bag`: nuScenes / synthetic / SemanticKITTI sequences to ROS 2 bags, playback with rclpy, bags to Frames.
 
     loc-bag nuscenes2bag --dataroot D --version V --scene NAME --out PATH [--sweeps] [--storage sqlite3] [--force]
     loc-bag synth2bag --seed S --frames N --out PATH [--storage sqlite3] [--force]
+    loc-bag semantickitti2bag DIR --sequence 07 --out PATH [--scans 0,3] [--storage sqlite3] [--force]
     loc-bag play BAG [--rate R] [--loop] [--topics T ...] [--clock [HZ]] [--start-offset S] [--stop-offset S]
     loc-bag frames BAG [--calibration YAML] [--camera-sync nearest|sweep] [--no-images]
 
@@ -48,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--frames', type=int, required=True)
     _add_output_options(p)
 
+    p = sub.add_parser('semantickitti2bag', help='one SemanticKITTI sequence -> one ROS 2 bag')
+    p.add_argument('root', help='SemanticKITTI root (holding sequences/XX/)')
+    p.add_argument('--sequence', required=True, help='e.g. 07')
+    p.add_argument('--scans', default=None, help='scan numbers separated by commas (default: every scan)')
+    _add_output_options(p)
+
     p = sub.add_parser('play', help='publish a bag into the live ROS graph (rclpy, raw CDR)')
     p.add_argument('bag')
     p.add_argument('--rate', type=float, default=1.0, help='playback speed factor (1 = real time)')
@@ -90,6 +97,16 @@ def _synth2bag(args) -> int:
     return 0
 
 
+def _semantickitti2bag(args) -> int:
+    from rosbags_tools.semantickitti2bag import semantickitti_to_bag
+
+    scans = None if args.scans is None else [int(s) for s in args.scans.split(',') if s.strip()]
+    report = semantickitti_to_bag(args.root, args.sequence, args.out, scans=scans, storage=args.storage,
+                                  force=args.force, progress=not args.no_progress)
+    print(report.summary())
+    return 0
+
+
 def _play(args) -> int:
     from rosbags_tools.player import BagPlayer
 
@@ -117,7 +134,8 @@ def _frames(args) -> int:
     return 0 if count else 2
 
 
-COMMANDS = {'nuscenes2bag': _nuscenes2bag, 'synth2bag': _synth2bag, 'play': _play, 'frames': _frames}
+COMMANDS = {'nuscenes2bag': _nuscenes2bag, 'synth2bag': _synth2bag, 'semantickitti2bag': _semantickitti2bag,
+            'play': _play, 'frames': _frames}
 
 
 def main(argv=None) -> int:

@@ -11,6 +11,7 @@ from loc_core.inference.result import FREE_LABEL, OccupancyResult
 ROS_DOMAIN_FOR_TESTS = {'test_cdr_outputs': 51, 'test_node_e2e': 52, 'test_node_malformed': 53,
                         'test_node_params': 54, 'test_node_main': 55, 'test_node_bag': 56, 'test_node_model': 57,
                         'test_node_time': 58}
+ROS_DOMAIN_FOR_TESTS['test_node_semantickitti_bag'] = 45
 
 
 def ros_domain(base: int) -> int:

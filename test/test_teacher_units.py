@@ -53,7 +53,7 @@ def two_surfaces():
     cu, cv = WIDTH / 2, HEIGHT / 2
     half = FOCAL * 0.5 / 5.0  # the near surface spans +-10 pixels around the centre
     labels[int(cv - half) - 1:int(cv + half) + 1, int(cu - half) - 1:int(cu + half) + 1] = TREE
-    camera = CameraView('CAM', np.zeros((HEIGHT, WIDTH, 3), np.uint8),
+    camera = CameraView('CAM', np.full((HEIGHT, WIDTH, 3), 90, np.uint8),
                         [[FOCAL, 0, cu], [0, FOCAL, cv], [0, 0, 1]], CAM_TO_EGO)
     frame = Frame(0, np.concatenate([near, far]), np.zeros(len(near) + len(far)), np.eye(4), np.eye(4),
                   cameras=[camera])
@@ -106,6 +106,11 @@ def test_low_confidence_and_ignored_classes_stay_unlabelled(two_surfaces):
     assert painted.votes.max() == 1 and np.all(painted.labels == UNLABELLED_ID)
     strict = PointPainter(LabelImageSegmenter(label_image), TeacherConfig(window=0, min_votes=2))
     assert np.all(strict.paint(points, index, [frame]).labels == UNLABELLED_ID)  # one camera, one vote
+    camera = frame.cameras[0]
+    black = CameraView('CAM', np.zeros_like(camera.image), camera.intrinsics, camera.cam_to_ego)
+    blind = Frame(0, frame.points, frame.intensity, np.eye(4), np.eye(4), cameras=[black])
+    painted = PointPainter(LabelImageSegmenter(label_image), TeacherConfig(window=0)).paint(points, index, [blind])
+    assert painted.stats['blank_images'] == 1 and painted.votes.max() == 0  # counted, paints nothing
 
 
 def test_cityscapes_table_maps_every_class_to_occ3d_or_ignore():

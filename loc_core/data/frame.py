@@ -58,7 +58,8 @@ class Frame:
     `points` (N,3) float32 LiDAR frame, metres; `intensity` (N,) float32; `ring` (N,) uint8 beam
     index or None; `point_labels` (N,) uint8 Occ3D ids (255 = unlabelled) or None;
     `point_instance_ids` (N,) int32 (-1 = none) or None; `boxes` in the ego frame or None;
-    `occupancy` dense labels on the frame's grid (ego frame) or None."""
+    `point_moving` (N,) bool, True on points of objects the source knows were moving
+    (SemanticKITTI's moving-* classes), or None; `occupancy` dense labels on the frame's grid (ego frame) or None."""
 
     timestamp_ns: int
     points: np.ndarray
@@ -74,6 +75,7 @@ class Frame:
     scene: str = ''
     token: str = ''
     is_keyframe: bool = True
+    point_moving: np.ndarray | None = None
 
     def __post_init__(self):
         self.points = np.asarray(self.points, dtype=np.float32).reshape(-1, 3)
@@ -83,7 +85,7 @@ class Frame:
         self.ego_to_world = np.asarray(self.ego_to_world, dtype=np.float64)
         if self.lidar_to_ego.shape != (4, 4) or self.ego_to_world.shape != (4, 4):
             raise ValueError('frame: lidar_to_ego and ego_to_world must be (4,4)')
-        for name in ('intensity', 'ring', 'point_labels', 'point_instance_ids'):
+        for name in ('intensity', 'ring', 'point_labels', 'point_instance_ids', 'point_moving'):
             value = getattr(self, name)
             if value is not None and len(value) != n:
                 raise ValueError(f'frame: {name} has {len(value)} entries for {n} points')

@@ -90,13 +90,21 @@ class PointPainter:
         self.cache_images = cache_images
         self._cache: OrderedDict = OrderedDict()
         self.images_segmented = 0
+        self.blank_images = 0
 
-    def segmentation(self, key, camera: CameraView) -> SegmentationMap:
-        """The segmentation of `camera`'s image, cached under `key` (frame identity, camera name)."""
+    def segmentation(self, key, camera: CameraView) -> SegmentationMap | None:
+        """The segmentation of `camera`'s image, cached under `key` (frame identity, camera name);
+        None for an all-black image (a source that left the pixels out: logged, counted)."""
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        result = self.segmenter.segment(camera_rgb(camera))
+        rgb = camera_rgb(camera)
+        if not rgb.any():
+            self.blank_images += 1
+            LOG.warning('camera %s of %s: all-black image (a source without pixels?); it paints nothing',
+                        camera.name, key[0])
+            return None
+        result = self.segmenter.segment(rgb)
         self.images_segmented += 1
         self._cache[key] = result
         while len(self._cache) > self.cache_images:
@@ -127,6 +135,8 @@ class PointPainter:
             hiding = np.zeros((0, 3)) if occluders is None else np.asarray(occluders(f), dtype=np.float64)
             for camera in frame.cameras:
                 segmentation = self.segmentation((frame.token or frame.timestamp_ns, f, camera.name), camera)
+                if segmentation is None:
+                    continue
                 index, probs = camera_votes(points_ego, hiding, camera, segmentation, cfg)
                 sums[chosen[index]] += probs  # one vote per point and image: indices are unique
                 votes[chosen[index]] += 1
@@ -140,6 +150,6 @@ class PointPainter:
         confidence = mean[np.arange(len(mean)), best]
         painted = (votes >= cfg.min_votes) & (best != IGNORE_COLUMN) & (confidence >= cfg.min_confidence)
         labels = np.where(painted, best, UNLABELLED_ID).astype(np.uint8)
-        stats = {'images': images, 'points': int(len(labels)), 'points_with_votes': int((votes > 0).sum()),
+        stats = {'images': images, 'blank_images': self.blank_images, 'points': int(len(labels)), 'points_with_votes': int((votes > 0).sum()),
                  'painted_points': int(painted.sum()), 'ignored_or_unsure': int(((votes > 0) & ~painted).sum())}
         return PaintedPoints(labels, confidence.astype(np.float32), votes, stats)
