@@ -7,10 +7,10 @@ Variants (all with the same segmentations, each image segmented once):
 * `fused`: as `loc-gt --teacher` paints (`TeacherConfig` defaults with `--set`), every scan's
   points painted from the cameras of all the sequence's scans, depth test on; points of moving
   objects only from their own scan's camera (loc-gt keeps them in their own scan);
+* `fused_no_height_rule`: the same without the terrain/vegetation height rule (`teacher/rules.py`);
 * `fused_no_depth_test`: the same without the depth test;
 * `single_scan`: plain projection, no depth test, no fusion, no confidence cut (each scan's points
   into its own image, the teacher's most probable class).
-* with `--rules`: `fused` followed by the geometric rules of `loc_core.teacher.rules`.
 
 Usage:
     .venv/bin/python bench/teacher_quality.py --semantickitti ../shared/data/semantickitti-mini \\
@@ -57,7 +57,7 @@ def paint_sequence(painter: PointPainter, frames) -> np.ndarray:
                              for f in frames])
     labels = painter.paint(points, index, frames).labels
     if moving.any():
-        own = PointPainter(painter.segmenter, replace(painter.config, window=0))
+        own = PointPainter(painter.segmenter, replace(painter.config, window=0, terrain_max_height=None))
         own._cache = painter._cache  # the same images: no second segmentation
         labels[moving] = own.paint(points[moving], index[moving], frames).labels
     return labels
@@ -89,26 +89,52 @@ def scores(matrix) -> dict:
                                          max(total - int(matrix[:, NUM_IDS].sum()), 1), 1)}
 
 
-def variants(config: TeacherConfig, rules: bool) -> dict:
-    chosen = {'fused': replace(config, window=None),
-              'fused_no_depth_test': replace(config, window=None, depth_test=False),
-              'single_scan': replace(config, window=0, depth_test=False, min_confidence=0.0)}
-    if rules:
-        chosen['fused_rules'] = chosen['fused']
-    return chosen
+def raw_classes(root, frames) -> np.ndarray:
+    """(N,) int64 SemanticKITTI raw semantic ids of every point of `frames`, concatenated."""
+    from loc_core.data.semantickitti_files import read_labels
+
+    out = []
+    for frame in frames:
+        sequence, scan = frame.token.split('_')
+        path = Path(root) / 'sequences' / sequence / 'labels' / f'{scan}.label'
+        out.append(read_labels(path, len(frame.points)).astype(np.int64) & 0xFFFF)
+    return np.concatenate(out)
 
 
-def evaluate(root, sequences, segmenter, config: TeacherConfig, rules: bool = False) -> dict:
+def raw_recall(raw, truth, painted) -> dict:
+    """Per SemanticKITTI raw class (e.g. building alone, inside Occ3D's manmade): points in view and
+    the share painted with the Occ3D class it maps to (percent)."""
+    from loc_core.data.semantickitti_classes import SEMANTICKITTI_TO_OCC3D
+
+    out = {}
+    for raw_id in np.unique(raw):
+        chosen = (raw == raw_id) & (truth != UNLABELLED_ID)
+        if chosen.sum():
+            name = SEMANTICKITTI_TO_OCC3D.get(int(raw_id), (str(raw_id),))[0]
+            out[name] = [int(chosen.sum()), round(100.0 * float(np.mean(painted[chosen] == truth[chosen])), 1)]
+    return out
+
+
+def variants(config: TeacherConfig) -> dict:
+    return {'fused': replace(config, window=None),
+            'fused_no_height_rule': replace(config, window=None, terrain_max_height=None),
+            'fused_no_depth_test': replace(config, window=None, depth_test=False),
+            'single_scan': replace(config, window=0, depth_test=False, min_confidence=0.0, terrain_max_height=None)}
+
+
+def evaluate(root, sequences, segmenter, config: TeacherConfig) -> dict:
     from loc_core.data.semantickitti_source import SemanticKittiSource
 
-    chosen = variants(config, rules)
+    chosen = variants(config)
     totals = {name: np.zeros((NUM_IDS, NUM_IDS + 1), np.int64) for name in chosen}
+    raw_all = {name: ([], [], []) for name in chosen}
     report = {'sequences': {}}
     for sequence in sequences:
         start = time.perf_counter()
         frames = list(SemanticKittiSource(root, sequence, load_images=True, with_labels=True))
         truth = np.concatenate([f.point_labels for f in frames])
         view = np.concatenate([in_own_view(f) for f in frames])
+        raw = raw_classes(root, frames)
         cache, per_variant = None, {}
         for name, variant in chosen.items():
             painter = PointPainter(segmenter, variant)
@@ -116,18 +142,18 @@ def evaluate(root, sequences, segmenter, config: TeacherConfig, rules: bool = Fa
                 painter._cache = cache
             cache = painter._cache
             painted = paint_sequence(painter, frames)
-            if name == 'fused_rules':
-                from loc_core.teacher.rules import apply_rules
-
-                painted = apply_rules(np.concatenate([f.points_world() for f in frames]), painted)
             matrix = confusion(truth[view], painted[view])
             totals[name] += matrix
+            for store, values in zip(raw_all[name], (raw[view], truth[view], painted[view])):
+                store.append(values)
             per_variant[name] = scores(matrix)
         per_variant['seconds'] = round(time.perf_counter() - start, 1)
         report['sequences'][sequence] = per_variant
         print(f'sequence {sequence}: {len(frames)} scans, {int(view.sum())} points in view, '
               f"{per_variant['seconds']} s", file=sys.stderr)
     report['all'] = {name: scores(matrix) for name, matrix in totals.items()}
+    for name, parts in raw_all.items():
+        report['all'][name]['raw_class_recall'] = raw_recall(*(np.concatenate(p) for p in parts))
     return report
 
 
@@ -150,7 +176,6 @@ def main(argv=None) -> int:
     parser.add_argument('--sequences', default='00,01', help='e.g. 00,01 or 00-07')
     parser.add_argument('--teacher', default=KITTI_TEACHER, help='ONNX model (path or relative to $LOC_MODELS)')
     parser.add_argument('--set', action='append', default=[], metavar='NAME=VALUE', help='a TeacherConfig setting')
-    parser.add_argument('--rules', action='store_true', help='also score the geometric rules after fusion')
     parser.add_argument('--json', action='store_true', help='print the whole report as JSON')
     args = parser.parse_args(argv)
     from loc_core.data.semantickitti_source import parse_sequences
@@ -161,8 +186,7 @@ def main(argv=None) -> int:
         values[name] = json.loads(raw)
     config = TeacherConfig.from_dict(values)
     segmenter = OnnxSegmenter(resolve_model_path(args.teacher), threads=config.threads)
-    report = evaluate(args.semantickitti, parse_sequences(args.sequences, args.semantickitti), segmenter, config,
-                      args.rules)
+    report = evaluate(args.semantickitti, parse_sequences(args.sequences, args.semantickitti), segmenter, config)
     report['teacher'] = {'model': segmenter.path.name, 'settings': config.to_dict()}
     if args.json:
         print(json.dumps(report, indent=1))

@@ -18,6 +18,7 @@ from loc_core.teacher.segmenter import SegmentationMap
 
 WIDTH, HEIGHT, FOCAL = 200, 100, 100.0
 TREE, WALL = class_id('vegetation'), class_id('manmade')
+VEGETATION_ID = TREE
 # optical frame (x right, y down, z forward) -> ego (x forward, y left, z up), camera at the origin
 CAM_TO_EGO = np.array([[0, 0, 1, 0], [-1, 0, 0, 0], [0, -1, 0, 0], [0, 0, 0, 1]], dtype=np.float64)
 
@@ -160,3 +161,20 @@ def test_teacher_config_is_validated():
         TeacherConfig(min_confidence=1.5)
     with pytest.raises(ValueError, match='unknown TeacherConfig'):
         TeacherConfig.from_dict({'windw': 3})
+
+
+def test_terrain_high_above_the_local_ground_becomes_vegetation(two_surfaces):
+    from loc_core.teacher.rules import raised_terrain_to_vegetation
+
+    x, y = np.meshgrid(np.arange(0, 20, 0.2), np.arange(-10, 10, 0.2))
+    grass = np.stack([x.ravel(), y.ravel(), 0.02 * x.ravel()], axis=1)  # a gentle 2 % slope
+    bush = np.stack([np.full(50, 10.0), np.linspace(-9, -8, 50), np.linspace(0.8, 1.4, 50)], axis=1)
+    points = np.concatenate([grass, bush])
+    painted = np.full(len(points), class_id('terrain'), np.uint8)
+    ruled = raised_terrain_to_vegetation(points, painted, max_height=0.4)
+    assert np.all(ruled[len(grass):] == VEGETATION_ID) and np.all(ruled[:len(grass)] == class_id('terrain'))
+    frame, _, _, _, label_image = two_surfaces  # the wall painted terrain: 3 m high, so vegetation
+    terrain_image = np.where(label_image == WALL, class_id('terrain'), label_image).astype(np.uint8)
+    painted = PointPainter(LabelImageSegmenter(terrain_image), TeacherConfig(window=0)).paint(
+        frame.points_world(), np.zeros(len(frame.points), np.int64), [frame]).labels
+    assert np.isin(painted, [class_id('terrain'), TREE, UNLABELLED_ID]).all() and (painted == TREE).sum() > 1000

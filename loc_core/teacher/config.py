@@ -17,7 +17,8 @@ class TeacherConfig:
     `max_splat_radius` buffer cells); a point takes a vote only when its depth is within
     `depth_tolerance` + `depth_tolerance_relative` * depth of that buffer. `min_votes` views at
     least, and a mean probability of the winning class at least `min_confidence`, or the point
-    stays 255. `overwrite`: also paint points a source labelled (human labels are kept by
+    stays 255. `terrain_max_height` metres: a point painted terrain higher than that above the
+    local ground becomes vegetation (`rules.py`; None = off). `overwrite`: also paint points a source labelled (human labels are kept by
     default). `threads`: onnxruntime intra-op threads (0 = its default)."""
 
     window: int | None = 2
@@ -30,6 +31,7 @@ class TeacherConfig:
     depth_tolerance_relative: float = 0.05
     min_votes: int = 1
     min_confidence: float = 0.5
+    terrain_max_height: float | None = 0.4
     overwrite: bool = False
     threads: int = 2
 
@@ -44,6 +46,7 @@ class TeacherConfig:
             'depth_tolerance_relative': self.depth_tolerance_relative >= 0,
             'min_votes': self.min_votes >= 1,
             'min_confidence': 0 <= self.min_confidence <= 1,
+            'terrain_max_height': self.terrain_max_height is None or self.terrain_max_height > 0,
             'threads': self.threads >= 0,
         }
         bad = [name for name, ok in checks.items() if not ok]

@@ -11,7 +11,8 @@ columns (ids 0-16, then one column for ignored classes such as sky); a point's l
 column with the highest mean probability over its votes, 255 when that is the ignored column,
 below `min_confidence`, or backed by fewer than `min_votes` views. Probabilities are summed rather
 than log-probabilities multiplied so that one confident wrong view (a misaligned camera, a
-reflection) cannot veto every other view. Every image is segmented once per painter (cached)."""
+reflection) cannot veto every other view. Points painted terrain high above the local ground then
+become vegetation (`rules.py`). Every image is segmented once per painter (cached)."""
 from __future__ import annotations
 
 import logging
@@ -26,6 +27,7 @@ from loc_core.geometry.camera import nearest_depth_buffer, project_to_camera
 from loc_core.geometry.transforms import apply_transform, invert
 from loc_core.teacher.classes import IGNORE_COLUMN, NUM_COLUMNS
 from loc_core.teacher.config import TeacherConfig
+from loc_core.teacher.rules import raised_terrain_to_vegetation
 from loc_core.teacher.segmenter import SegmentationMap, camera_rgb
 
 LOG = logging.getLogger(__name__)
@@ -141,7 +143,10 @@ class PointPainter:
                 sums[chosen[index]] += probs  # one vote per point and image: indices are unique
                 votes[chosen[index]] += 1
                 images += 1
-        return self._decide(sums, votes, images)
+        painted = self._decide(sums, votes, images)
+        if cfg.terrain_max_height is not None and len(points_world):
+            painted.labels = raised_terrain_to_vegetation(points_world, painted.labels, cfg.terrain_max_height)
+        return painted
 
     def _decide(self, sums, votes, images: int) -> PaintedPoints:
         cfg = self.config
