@@ -28,7 +28,7 @@ class TeacherConfig:
     point_footprint: float = 0.2
     max_splat_radius: int = 4
     depth_tolerance: float = 0.5
-    depth_tolerance_relative: float = 0.05
+    depth_tolerance_relative: float = 0.10
     min_votes: int = 1
     min_confidence: float = 0.5
     terrain_max_height: float | None = 0.4
