@@ -20,7 +20,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from loc_core.data.occ3d_io import load_occ3d_labels  # noqa: E402
-from loc_core.data.vocabulary import FREE_ID, OCC3D_CLASS_NAMES, OCC3D_COLORS, UNKNOWN_COLOR, UNLABELLED_ID  # noqa: E402
+from loc_core.data.vocabulary import (FREE_ID, OCC3D_CLASS_NAMES, OCC3D_COLORS, UNKNOWN_COLOR,  # noqa: E402
+                                      UNLABELLED_ID)
 from loc_core.geometry.voxel_grid import VoxelGrid  # noqa: E402
 from loc_core.gt.output import LABELS_NAME  # noqa: E402
 from loc_core.viz.snapshots import bev_image, camera_overlay, save_png  # noqa: E402

@@ -6,7 +6,7 @@
     python -m loc_core.gt.cli --synthetic --seed 3 --frames 20 --out OUT
     python -m loc_core.gt.cli --dataroot DIR --version v1.0-trainval --scene all --out OUT --ray auto
     python -m loc_core.gt.cli --synthetic --seeds 0-9 --frames 20 --out OUT
-    python -m loc_core.gt.cli --dataroot DIR --out OUT --teacher cityscapes-espnetv2/espnetv2_s2.0_cityscapes_576x1024.onnx
+    python -m loc_core.gt.cli --dataroot DIR --out OUT --teacher MODEL.onnx
 
 Output: `<out>/<scene>/<token>/labels.npz` per keyframe (nuScenes: the sample token) and
 `<out>/<scene>/dense_label_settings.json`. Several scenes in one run (`--scene a,b` or `--scene all`,
@@ -17,8 +17,8 @@ between processes or machines (each fuses the whole sequence, labels every N-th 
 `--workers` labels in a local process pool, `--ray [ADDRESS]` as Ray tasks on a cluster (optional;
 loc_core/gt/ray_runner.py: one task per keyframe for one scene, one per scene for several;
 `--ray-tasks` chooses). nuScenes without lidarseg: static (stuff) voxels stay 255 (unlabelled),
-object voxels carry their box's class; with `--teacher MODEL.onnx` a 2D segmenter paints the static points
-from the cameras (loc_core/teacher), so stuff gets classes too. Exit status: 0 when every chosen keyframe was labelled or
+object voxels carry their box's class; with `--teacher MODEL.onnx` a 2D segmenter paints the static
+points from the cameras (loc_core/teacher), so stuff gets classes too. Exit status: 0 when every chosen keyframe was labelled or
 skipped for a reported reason, 1 when one (or a whole scene) failed, 2 on bad arguments or input
 (with several scenes: a scene in error does not stop the others)."""
 from __future__ import annotations

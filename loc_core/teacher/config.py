@@ -1,7 +1,6 @@
 """`TeacherConfig`: the settings of point painting by a 2D teacher, typed and validated."""
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
 
 
@@ -18,8 +17,9 @@ class TeacherConfig:
     `depth_tolerance` + `depth_tolerance_relative` * depth of that buffer. `min_votes` views at
     least, and a mean probability of the winning class at least `min_confidence`, or the point
     stays 255. `terrain_max_height` metres: a point painted terrain higher than that above the
-    local ground becomes vegetation (`rules.py`; None = off). `overwrite`: also paint points a source labelled (human labels are kept by
-    default). `threads`: onnxruntime intra-op threads (0 = its default)."""
+    local ground becomes vegetation (`rules.py`; None = off). `overwrite`: also paint points a
+    source labelled (human labels are kept by default). `threads`: onnxruntime intra-op threads
+    (0 = its default)."""
 
     window: int | None = 2
     max_depth: float = 60.0
@@ -56,13 +56,10 @@ class TeacherConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
     @classmethod
     def from_dict(cls, values: dict) -> 'TeacherConfig':
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
+        """Settings by name (e.g. from `--set teacher.NAME=VALUE`); an unknown name is an error."""
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
         if unknown:
-            raise ValueError(f'unknown TeacherConfig settings {unknown}; known: {sorted(known)}')
+            raise ValueError(f'unknown TeacherConfig settings {unknown}; known: {[f.name for f in fields(cls)]}')
         return cls(**values)

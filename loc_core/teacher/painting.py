@@ -155,6 +155,7 @@ class PointPainter:
         confidence = mean[np.arange(len(mean)), best]
         painted = (votes >= cfg.min_votes) & (best != IGNORE_COLUMN) & (confidence >= cfg.min_confidence)
         labels = np.where(painted, best, UNLABELLED_ID).astype(np.uint8)
-        stats = {'images': images, 'blank_images': self.blank_images, 'points': int(len(labels)), 'points_with_votes': int((votes > 0).sum()),
+        stats = {'images': images, 'blank_images': self.blank_images, 'points': int(len(labels)),
+                 'points_with_votes': int((votes > 0).sum()),
                  'painted_points': int(painted.sum()), 'ignored_or_unsure': int(((votes > 0) & ~painted).sum())}
         return PaintedPoints(labels, confidence.astype(np.float32), votes, stats)
