@@ -19,8 +19,8 @@ loc_core/gt/ray_runner.py: one task per keyframe for one scene, one per scene fo
 `--ray-tasks` chooses). nuScenes without lidarseg: static (stuff) voxels stay 255 (unlabelled),
 object voxels carry their box's class; with `--teacher MODEL.onnx` a 2D segmenter paints the static
 points from the cameras (loc_core/teacher), so stuff gets classes too. Exit status: 0 when every
-chosen keyframe was labelled or skipped for a reported reason, 1 when one (or a whole scene) failed, 2 on bad arguments or input
-(with several scenes: a scene in error does not stop the others)."""
+chosen keyframe was labelled or skipped for a reported reason, 1 when one (or a whole scene) failed,
+2 on bad arguments or input (with several scenes: a scene in error does not stop the others)."""
 from __future__ import annotations
 
 import argparse
