@@ -178,3 +178,17 @@ def test_terrain_high_above_the_local_ground_becomes_vegetation(two_surfaces):
     painted = PointPainter(LabelImageSegmenter(terrain_image), TeacherConfig(window=0)).paint(
         frame.points_world(), np.zeros(len(frame.points), np.int64), [frame]).labels
     assert np.isin(painted, [class_id('terrain'), TREE, UNLABELLED_ID]).all() and (painted == TREE).sum() > 1000
+
+
+def test_quality_bench_scores_precision_and_recall_with_unpainted_points_as_misses():
+    from bench_modules import load_bench
+
+    bench = load_bench('teacher_quality')
+    road, car = class_id('driveable_surface'), class_id('car')
+    truth = np.array([road, road, road, road, car, car, UNLABELLED_ID], np.uint8)
+    painted = np.array([road, road, road, UNLABELLED_ID, road, car, car], np.uint8)
+    result = bench.scores(bench.confusion(truth, painted))
+    assert result['classes']['driveable_surface'] == {'precision': 75.0, 'recall': 75.0, 'labelled_points': 4,
+                                                      'painted_points': 4}
+    assert result['classes']['car']['precision'] == 100.0 and result['classes']['car']['recall'] == 50.0
+    assert result['points'] == 6 and result['painted_share'] == round(500 / 6, 1)
