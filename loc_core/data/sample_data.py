@@ -18,3 +18,14 @@ def sample_data_root() -> Path | None:
     env = os.environ.get('LOC_SAMPLE_DATA')
     root = Path(env) if env else REPO_ROOT.parent / 'shared' / 'data'
     return root.resolve() if root.is_dir() else None
+
+
+CITYSCAPES_TEACHER = 'cityscapes-espnetv2'
+
+
+def models_root() -> Path | None:
+    """The shared models folder as an absolute path: `$LOC_MODELS`, else `../shared/models` beside
+    the repository root; None when it is absent. Models are found by path, never copied in."""
+    env = os.environ.get('LOC_MODELS')
+    root = Path(env) if env else REPO_ROOT.parent / 'shared' / 'models'
+    return root.resolve() if root.is_dir() else None

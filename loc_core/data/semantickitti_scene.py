@@ -36,10 +36,12 @@ def semantickitti_jobs(root, sequences: str, chunk: int = 50, context: int = 5) 
     return jobs
 
 
-def semantickitti_scene(root, sequence: str, scans=None, keyframes=None) -> tuple[list, str, dict]:
+def semantickitti_scene(root, sequence: str, scans=None, keyframes=None,
+                        load_images: bool = False) -> tuple[list, str, dict]:
     """(frames, scene name, source record for the settings file) of `scans` of one sequence (None:
-    all), of which `keyframes` (None: all) are labelled and the others only fused."""
-    source = SemanticKittiSource(root, sequence, scans=scans, load_images=False)
+    all), of which `keyframes` (None: all) are labelled and the others only fused. `load_images`
+    decodes image_2 (for a 2D teacher), else the camera carries a black image of the right size."""
+    source = SemanticKittiSource(root, sequence, scans=scans, load_images=load_images)
     chosen = None if keyframes is None else {int(k) for k in keyframes}
     frames, dropped = [], 0
     for scan, frame in zip(source.scans, source):

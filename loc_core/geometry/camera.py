@@ -56,3 +56,25 @@ def project_points_torch(points_cam, intrinsics):
     depth = uvw[..., 2]
     pixels = uvw[..., :2] / depth.clamp(min=1e-6).unsqueeze(-1)
     return pixels, points_cam[..., 2]
+
+
+def nearest_depth_buffer(pixels, depth, size, focal: float, footprint: float, max_radius: int = 8) -> np.ndarray:
+    """A depth buffer: (N,2) pixels and (N,) depths (metres, > 0) of points in front of a camera
+    whose focal length is `focal` pixels -> (H, W) float64 nearest depth per pixel of an image of
+    `size` (width, height); each point covers the square of pixels a `footprint`-metre patch at
+    its depth spans (radius capped at `max_radius` pixels); inf where no point lands."""
+    width, height = size
+    buffer = np.full((height, width), np.inf)
+    pixels, depth = np.asarray(pixels, dtype=np.float64), np.asarray(depth, dtype=np.float64)
+    radius = np.minimum(np.floor(focal * footprint / 2 / depth), max_radius).astype(np.int64)
+    for reach in range(int(radius.max(initial=0)) + 1):
+        chosen = radius >= reach
+        offsets = [(du, dv) for du in range(-reach, reach + 1) for dv in range(-reach, reach + 1)
+                   if max(abs(du), abs(dv)) == reach]
+        base_u = np.floor(pixels[chosen, 0]).astype(np.int64)
+        base_v = np.floor(pixels[chosen, 1]).astype(np.int64)
+        for du, dv in offsets:
+            u, v = base_u + du, base_v + dv
+            ok = (u >= 0) & (u < width) & (v >= 0) & (v < height)
+            np.minimum.at(buffer, (v[ok], u[ok]), depth[chosen][ok])
+    return buffer

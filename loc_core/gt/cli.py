@@ -6,6 +6,7 @@
     python -m loc_core.gt.cli --synthetic --seed 3 --frames 20 --out OUT
     python -m loc_core.gt.cli --dataroot DIR --version v1.0-trainval --scene all --out OUT --ray auto
     python -m loc_core.gt.cli --synthetic --seeds 0-9 --frames 20 --out OUT
+    python -m loc_core.gt.cli --dataroot DIR --out OUT --teacher MODEL.onnx
 
 Output: `<out>/<scene>/<token>/labels.npz` per keyframe (nuScenes: the sample token) and
 `<out>/<scene>/dense_label_settings.json`. Several scenes in one run (`--scene a,b` or `--scene all`,
@@ -19,23 +20,22 @@ several; `--ray-tasks` chooses). One scene's loading and labelling: scenes.py. S
 standing objects are boxed from their instance points, moving ones kept in their own scan
 (loc_core/data/instance_boxes.py); a sequence is labelled in chunks of --chunk-scans scans with
 --context-scans more fused on each side (loc_core/data/semantickitti_scene.py). nuScenes without lidarseg: static (stuff) voxels stay 255 (unlabelled),
-object voxels carry their box's class. Exit status: 0 when every chosen keyframe was labelled or
+object voxels carry their box's class; with `--teacher MODEL.onnx` a 2D segmenter paints the static
+points from the cameras (loc_core/teacher), so stuff gets classes too. Exit status: 0 when every chosen keyframe was labelled or
 skipped for a reported reason, 1 when one (or a whole scene) failed, 2 on bad arguments or input
 (with several scenes: a scene in error does not stop the others)."""
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 from loc_core.data.frame_sources import parse_seeds
 from loc_core.gt import ray_runner
-from loc_core.gt.config import KITTI_EGO_BOX, DenseLabelConfig
 from loc_core.gt.scenes import job_label, label_scene, load_scene, nuscenes_tables
+from loc_core.gt.settings import load_config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,29 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "one scene, 'scene' for several")
     parser.add_argument('--limit', type=int, help='label at most this many keyframes per scene (after sharding '
                         'and skipping finished ones; the whole sequence is still fused)')
-    parser.add_argument('--config', help='JSON file of DenseLabelConfig settings')
+    parser.add_argument('--teacher', metavar='MODEL.onnx',
+                        help='a 2D segmenter (ONNX) that paints the LiDAR points from the cameras: a path, or one '
+                        'relative to the models folder ($LOC_MODELS, default ../shared/models)')
+    parser.add_argument('--teacher-classes', metavar='CLASSES.json',
+                        help="the teacher's class table (default: classes.json beside the model)")
+    parser.add_argument('--config', help='JSON file of DenseLabelConfig settings (teacher settings under "teacher")')
     parser.add_argument('--set', action='append', default=[], metavar='NAME=VALUE',
-                        help='override one setting (JSON value), e.g. --set window=5 --set poisson=false')
+                        help='override one setting (JSON value), e.g. --set window=5 --set poisson=false; '
+                        'teacher settings as --set teacher.window=3')
     parser.add_argument('--no-progress', action='store_true')
     parser.add_argument('-v', '--verbose', action='store_true')
     return parser
-
-
-def load_config(args) -> DenseLabelConfig:
-    values = {}
-    if args.config:
-        values.update(json.loads(Path(args.config).read_text()))
-    for item in args.set:
-        name, sep, raw = item.partition('=')
-        if not sep:
-            raise ValueError(f'--set needs NAME=VALUE, got {item!r}')
-        try:
-            values[name.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            values[name.strip()] = raw
-    if getattr(args, 'semantickitti', None) and 'ego_box' not in values:
-        values['ego_box'] = KITTI_EGO_BOX
-    return DenseLabelConfig.from_dict(values)
 
 
 def scene_jobs(args) -> tuple[list, object]:
@@ -151,7 +140,13 @@ def run(args) -> int:
     elif args.ray_tasks != 'auto':
         raise ValueError('--ray-tasks goes with --ray')
     config = load_config(args)
+    if args.teacher:  # a wrong model path fails before the data is read
+        from loc_core.teacher.segmenter import resolve_model_path
+
+        resolve_model_path(args.teacher)
     jobs, nusc = scene_jobs(args)
+    for job in jobs:
+        job['images'] = bool(args.teacher)  # the teacher needs the pixels
     per_scene = args.ray is not None and (args.ray_tasks == 'scene' or (args.ray_tasks == 'auto' and len(jobs) > 1))
     start = time.perf_counter()
     codes, outcomes = Counter(), Counter()  # exit status -> scenes; keyframe status -> keyframes

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from loc_core.data.frame import CameraView
-from loc_core.geometry.camera import project_to_camera
+from loc_core.geometry.camera import nearest_depth_buffer, project_to_camera
 from loc_core.geometry.transforms import invert
 from loc_core.geometry.voxel_grid import VoxelGrid
 from loc_core.gt.densify import thin_points
@@ -104,19 +104,6 @@ def _seen_by(grid, camera: CameraView, centers, occupied_centers, stride, near) 
 def _depth_buffer(points, ego_to_cam, intrinsics, size, voxel_size, near, max_radius: int = 8):
     """(H', W') float64 nearest depth per pixel of occupied voxel centres, each splatted over the
     square of pixels its voxel covers (capped at `max_radius`); inf where nothing was seen."""
-    width, height = size
-    buffer = np.full((height, width), np.inf)
     pixels, depth, _ = project_to_camera(points, ego_to_cam, intrinsics, size, near)
     front = depth > near
-    pixels, depth = pixels[front], depth[front]
-    radius = np.minimum(np.floor(intrinsics[0, 0] * voxel_size / 2 / depth), max_radius).astype(np.int64)
-    for reach in range(int(radius.max(initial=0)) + 1):
-        chosen = radius >= reach
-        offsets = [(du, dv) for du in range(-reach, reach + 1) for dv in range(-reach, reach + 1)
-                   if max(abs(du), abs(dv)) == reach]
-        for du, dv in offsets:
-            u = np.floor(pixels[chosen, 0]).astype(np.int64) + du
-            v = np.floor(pixels[chosen, 1]).astype(np.int64) + dv
-            ok = (u >= 0) & (u < width) & (v >= 0) & (v < height)
-            np.minimum.at(buffer, (v[ok], u[ok]), depth[chosen][ok])
-    return buffer
+    return nearest_depth_buffer(pixels[front], depth[front], size, intrinsics[0, 0], voxel_size, max_radius)

@@ -41,15 +41,18 @@ def write_labels(path, labels) -> Path:
     return save_occ3d_labels(path, labels)
 
 
-def settings_record(config: DenseLabelConfig, source: dict) -> dict:
+def settings_record(config: DenseLabelConfig, source: dict, teacher: dict | None = None) -> dict:
+    """The settings file's content; `teacher` the 2D teacher's identity and settings (None: labels
+    made without one)."""
     from loc_core import __version__
 
-    return {'loc_core_version': __version__, 'source': source, 'config': config.to_dict()}
+    return {'loc_core_version': __version__, 'source': source, 'config': config.to_dict(), 'teacher': teacher}
 
 
 def check_or_write_settings(scene_dir, record: dict) -> Path:
     """Write the settings JSON of a scene folder, or check that an existing one matches `record`'s
-    config (labels made with other settings must not be mixed in one folder: ValueError)."""
+    config and teacher (labels made with other settings, or with and without a 2D teacher, must not
+    be mixed in one folder: ValueError). A file from before teachers existed counts as none."""
     path = Path(scene_dir) / SETTINGS_NAME
     if path.is_file():
         try:
@@ -59,5 +62,10 @@ def check_or_write_settings(scene_dir, record: dict) -> Path:
         if existing.get('config') != json.loads(json.dumps(record['config'])):
             raise ValueError(f'{path} holds labels made with other settings; choose another --out '
                              f'or remove that folder')
+        theirs, ours = existing.get('teacher'), json.loads(json.dumps(record.get('teacher')))
+        if theirs != ours:
+            made = 'without a 2D teacher' if theirs is None else f"with teacher {theirs.get('model')} and its settings"
+            raise ValueError(f'{path} holds labels made {made}, which differs from this run; choose another '
+                             f'--out or remove that folder')
         return path
     return atomic_write_bytes(path, (json.dumps(record, indent=2, sort_keys=True) + '\n').encode())

@@ -3,7 +3,8 @@
 Per keyframe, in its ego frame: fused static + object points (`fusion`), their voxels (optionally
 united with a Poisson surface: `densify`), semantics by KNN vote (`semantics`), objects made solid
 inside their boxes, ground gaps filled, `mask_lidar` by ray casting and `mask_camera` by depth
-buffers (`masks`). Semantics are 17 (free) where nothing is occupied, 0-16 where the vote found a
+buffers (`masks`). With a 2D teacher (`painter`), the static points are painted first
+(`teacher_labels`). Semantics are 17 (free) where nothing is occupied, 0-16 where the vote found a
 label, 255 on occupied voxels no labelled point is near."""
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from loc_core.gt.densify import (batched_surface_points, fill_ground_gaps, fill_
 from loc_core.gt.fusion import FusedSequence, PointSet, fuse_sequence
 from loc_core.gt.masks import camera_mask, lidar_mask, unique_rays
 from loc_core.gt.semantics import LabelVoter
+from loc_core.gt.teacher_labels import paint_static_points
 
 LOG = logging.getLogger(__name__)
 CROP_MARGIN = 2.0  # metres of context kept around the grid for normals and Poisson
@@ -42,6 +44,7 @@ class PreparedSequence:
     scene_surface: np.ndarray | None = None
     object_surfaces: dict = field(default_factory=dict)
     timings_s: dict = field(default_factory=dict)
+    teacher_stats: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -58,9 +61,13 @@ class KeyframeLabels:
 
 
 class DenseLabelPipeline:
-    def __init__(self, config: DenseLabelConfig | None = None):
+    """`config` the label settings; `painter` an optional `teacher.painting.PointPainter` whose
+    2D teacher paints the static points before labelling."""
+
+    def __init__(self, config: DenseLabelConfig | None = None, painter=None):
         self.config = config or DenseLabelConfig()
         self.grid = self.config.grid
+        self.painter = painter
 
     def prepare(self, frames) -> PreparedSequence:
         """Fuse the sequence (and reconstruct the scene-level mesh when configured)."""
@@ -72,6 +79,10 @@ class DenseLabelPipeline:
         fused = fuse_sequence(frames, self.config)
         timings = {'fuse': time.perf_counter() - start}
         prepared = PreparedSequence(frames, fused, timings_s=timings)
+        if self.painter is not None:
+            start = time.perf_counter()
+            prepared.teacher_stats = paint_static_points(self.painter, fused, frames)
+            timings['teacher'] = time.perf_counter() - start
         if not self.config.poisson:
             return prepared
         if self.config.object_meshes:

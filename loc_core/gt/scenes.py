@@ -13,6 +13,7 @@ from pathlib import Path
 from loc_core.gt import ray_runner
 from loc_core.gt.output import check_or_write_settings, is_finished, labels_path, safe_name, settings_record, write_labels
 from loc_core.gt.pipeline import DenseLabelPipeline, keyframe_indices
+from loc_core.gt.settings import load_teacher
 
 LOG = logging.getLogger('loc-gt')
 _WORKER_STATE = {}  # pipeline, prepared sequence and output root, shared with forked workers
@@ -39,7 +40,8 @@ def job_label(job: dict) -> str:
 
 def load_scene(job: dict, nusc=None):
     """(frames, scene name, source record for the settings file) of one job of `scene_jobs`. `nusc`:
-    for a nuScenes job, the loaded tables or the scene's `SceneTables` (None: loaded here)."""
+    for a nuScenes job, the loaded tables or the scene's `SceneTables` (None: loaded here). Images
+    are decoded only where a job asks (`images`, for a teacher) and the source keeps no JPEG bytes."""
     if job['kind'] == 'nuscenes':
         from loc_core.data.nuscenes_source import NuScenesSource
 
@@ -58,7 +60,8 @@ def load_scene(job: dict, nusc=None):
     if job['kind'] == 'semantickitti':
         from loc_core.data.semantickitti_scene import semantickitti_scene
 
-        return semantickitti_scene(job['root'], job['sequence'], job.get('scans'), job.get('keyframes'))
+        return semantickitti_scene(job['root'], job['sequence'], job.get('scans'), job.get('keyframes'),
+                                   load_images=job.get('images', False))
     try:
         from loc_core.sim.source import SyntheticSource
     except ImportError as exc:
@@ -112,7 +115,8 @@ def label_scene(frames, scene: str, record: dict, config, args, emit=print, retr
                                                grid_shape)]
     finished = len(mine) - len(todo)
     todo = todo if args.limit is None else todo[:max(args.limit, 0)]
-    check_or_write_settings(Path(args.out) / safe_name(scene), settings_record(config, record))
+    painter, teacher = load_teacher(args)
+    check_or_write_settings(Path(args.out) / safe_name(scene), settings_record(config, record, teacher))
     if record.get('skipped_blobs'):
         emit(f"loc-gt: source skipped {record['skipped_blobs']} (missing or corrupt blobs)")
     emit(f'loc-gt: scene {scene}: {len(frames)} frames, shard {args.shard_index}/{args.num_shards} has '
@@ -123,8 +127,10 @@ def label_scene(frames, scene: str, record: dict, config, args, emit=print, retr
         ray_runner.connect(args.ray)  # before fusing: a wrong address fails fast
     pipeline = DenseLabelPipeline(config)
     start = time.perf_counter()
-    prepared = pipeline.prepare(frames)
+    prepared = DenseLabelPipeline(config, painter).prepare(frames)  # the painter stays here (not pickled)
     emit(f'loc-gt: fused in {time.perf_counter() - start:.1f} s; fusion report {dict(prepared.fused.report)}')
+    if painter is not None:
+        emit(f"loc-gt: teacher painted in {prepared.timings_s['teacher']:.1f} s: {prepared.teacher_stats}")
     _WORKER_STATE.update(pipeline=pipeline, prepared=prepared, out=args.out, failures=failures)
     try:
         pending, retries_left = list(todo), retries
