@@ -29,7 +29,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from loc_core.data.calibration import CalibrationError, load_calibration
 from loc_ros import parameters as P
-from loc_ros.conversions import InputError, stamp_to_ns
+from loc_ros.conversions import InputError, camera_info_to_k, stamp_to_ns
 from loc_ros.diagnostics import PipelineStats, ThrottledLog, diagnostic_array
 from loc_ros.frame_builder import build_frame, is_compressed_topic
 from loc_ros.predictor_backend import (StartupError, apply_thresholds, load_predictor, model_thresholds,
@@ -160,6 +160,11 @@ class LocNode(Node):
 
     def _info_callback(self, name: str):
         def callback(msg):
+            try:
+                camera_info_to_k(msg)
+            except InputError as exc:  # counted now; frames keep the camera's previous CameraInfo
+                self._drop(exc.reason, f'camera {name}: {exc}')
+                return
             self._camera_infos[name] = msg
         return callback
 

@@ -64,6 +64,13 @@ def _empty_cloud(msgs):
     return msgs
 
 
+def _field_offset_past_the_buffer(msgs):
+    """Issue 30's crash: 2**31 - 1 overflowed numpy's own bounds check and the node read out of bounds."""
+    cloud = msgs[LIDAR]
+    cloud.fields[2].offset = 2**31 - 1
+    return msgs
+
+
 def _short_cloud_data(msgs):
     msgs[LIDAR].data = bytes(msgs[LIDAR].data)[:-7]
     return msgs
@@ -98,6 +105,7 @@ CASES = [
     ('missing z field', _drop_field, 'drop.bad_fields'),
     ('all NaN cloud', _all_nan, 'drop.nan_points'),
     ('empty cloud', _empty_cloud, 'drop.empty_cloud'),
+    ('field offset 2**31-1', _field_offset_past_the_buffer, 'drop.bad_fields'),
     ('cloud data size', _short_cloud_data, 'drop.size_mismatch'),
     ('unknown encoding', _bad_encoding, 'drop.bad_encoding'),
     ('image data size', _short_image, 'drop.size_mismatch'),
