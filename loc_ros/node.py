@@ -36,6 +36,7 @@ from loc_ros.predictor_backend import (StartupError, apply_thresholds, load_pred
                                        push_thresholds)
 from loc_ros.publishing import OutputPublishers
 from loc_ros.sync import ApproximateSynchronizer
+from loc_ros.tf_calibration import StaticTransforms, topic_rig
 from loc_ros.worker import LatestSlot, Worker
 
 LIDAR = 'lidar'
@@ -116,12 +117,16 @@ class LocNode(Node):
 
     # ---- startup ------------------------------------------------------------------------------
     def _load_calibration(self):
-        path = self.settings['calibration_file']
-        if not path:
-            raise StartupError('parameter calibration_file is required (the rig calibration YAML)')
+        """The rig from calibration_file, else from the topic parameters (extrinsics then come from
+        /tf_static per frame, see tf_calibration.py)."""
+        path, camera_topics = self.settings['calibration_file'], self.settings['camera_topics']
+        if not path and not camera_topics:
+            raise StartupError('set calibration_file (the rig calibration YAML) or camera_topics (extrinsics then '
+                               'come from /tf_static, intrinsics from CameraInfo)')
         try:
-            calibration = load_calibration(path)
-        except CalibrationError as exc:
+            calibration = load_calibration(path) if path else \
+                topic_rig(self.settings['lidar_topic'], camera_topics, self.settings['base_frame'])
+        except (CalibrationError, ValueError) as exc:
             raise StartupError(str(exc).splitlines()[0]) from exc
         wanted = self.settings['camera_names']
         known = [c.name for c in calibration.cameras]
@@ -144,6 +149,8 @@ class LocNode(Node):
                                          callback_group=MutuallyExclusiveCallbackGroup()),
                 self.create_subscription(CameraInfo, cam.info_topic, self._info_callback(cam.name), qos,
                                          callback_group=MutuallyExclusiveCallbackGroup())]
+        self.static_tf = None if self.settings['calibration_file'] else \
+            StaticTransforms(self, self._drop, MutuallyExclusiveCallbackGroup())
         self.get_logger().info(f'listening to {lidar_topic} and {len(self.cameras)} cameras '
                                f'{[c.image_topic for c in self.cameras]}; outputs in {self.base_frame}')
 
@@ -215,8 +222,10 @@ class LocNode(Node):
         stages, start = {}, time.monotonic()
         stages['wait'] = (start - received) * 1e3
         try:
-            built = build_frame(self.calibration, cameras, lidar_msg, images, dict(self._camera_infos),
-                                self._decode_size, self._decode_pool)
+            calibration, infos = self.calibration, dict(self._camera_infos)
+            if self.static_tf is not None:
+                calibration, cameras = self.static_tf.rig_for(calibration, cameras, lidar_msg, images, infos)
+            built = build_frame(calibration, cameras, lidar_msg, images, infos, self._decode_size, self._decode_pool)
         except InputError as exc:
             self._drop(exc.reason, str(exc))
             return

@@ -11,7 +11,7 @@ from rosbags_tools import conventions as C
 from rosbags_tools import messages as M
 from rosbags_tools.camera_sync import assign_images
 from rosbags_tools.pointcloud import PointCloudError, decode_pointcloud, encode_pointcloud
-from rosbags_tools.pose_track import PoseLookupError, PoseTrack
+from loc_core.geometry.pose_track import PoseLookupError, PoseTrack
 
 
 def _through_cdr(msg, msgtype):
@@ -185,7 +185,7 @@ def test_camera_mount_folds_ego_motion_consistently():
 
 
 def test_transform_tree_composes_chains_to_the_root():
-    from rosbags_tools.pose_track import TransformTree
+    from loc_core.geometry.pose_track import TransformTree
 
     tree = TransformTree()
     map_to_odom = make_transform([10.0, -5.0, 0.0], [0.96592583, 0.0, 0.0, 0.25881905])
