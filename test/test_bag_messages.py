@@ -201,3 +201,19 @@ def test_transform_tree_composes_chains_to_the_root():
     tree.add_static('base_link', 'map', np.eye(4))
     with pytest.raises(PoseLookupError, match='cycle'):
         tree.chain('odom')
+
+
+def test_transform_tree_looks_up_between_siblings_and_names_unconnected_frames():
+    from bag_test_frames import CAMERA_MOUNT, LIDAR_MOUNT
+
+    from loc_core.geometry.pose_track import TransformTree
+
+    tree = TransformTree()
+    tree.add_static('base_link', 'lidar_top', LIDAR_MOUNT)
+    tree.add_static('base_link', 'cam_front', CAMERA_MOUNT)
+    np.testing.assert_allclose(tree.lookup('lidar_top', 'base_link'), LIDAR_MOUNT)
+    np.testing.assert_allclose(tree.lookup('base_link', 'cam_front'), invert(CAMERA_MOUNT), atol=1e-12)
+    np.testing.assert_allclose(tree.lookup('cam_front', 'lidar_top'), invert(LIDAR_MOUNT) @ CAMERA_MOUNT, atol=1e-12)
+    np.testing.assert_allclose(tree.lookup('lidar_top', 'lidar_top'), np.eye(4))
+    with pytest.raises(PoseLookupError, match="no transform from 'radar' to 'base_link'.*known frames"):
+        tree.lookup('radar', 'base_link')
