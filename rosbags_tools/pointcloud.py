@@ -64,12 +64,14 @@ def encode_pointcloud(points, intensity, ring, stamp_ns: int, frame_id: str):
 
 
 def decode_pointcloud(msg) -> DecodedCloud:
-    """PointCloud2 -> DecodedCloud; PointCloudError when the layout is unusable (checked by
-    `loc_core.data.cloud_layout`, the node's check too). Points with a non-finite coordinate are
-    dropped and counted (logged), never passed on."""
+    """PointCloud2 -> DecodedCloud (no points for an empty cloud); PointCloudError when the layout
+    is unusable (checked by `loc_core.data.cloud_layout`, the node's check too). Points with a
+    non-finite coordinate are dropped and counted (logged), never passed on."""
     try:
         records = cloud_records(msg)
     except CloudLayoutError as exc:
+        if exc.reason == 'empty_cloud':  # a valid cloud of no points: the reader counts it as such
+            return DecodedCloud(np.zeros((0, 3), np.float32), np.zeros(0, np.float32), None)
         raise PointCloudError(str(exc)) from exc
     names = records.dtype.names
     points = np.stack([records['x'], records['y'], records['z']], axis=1).astype(np.float32, copy=False)
