@@ -18,6 +18,7 @@ from loc_core.data.calibration import CameraCalibration, RigCalibration
 from loc_core.geometry.pose_track import PoseLookupError, TransformTree
 from loc_core.geometry.transforms import make_transform
 from loc_ros.conversions import InputError, camera_info_to_k
+from loc_ros.predictor_backend import StartupError
 
 TF_STATIC_TOPIC = '/tf_static'
 DEFAULT_LIDAR_TOPIC = '/lidar_top/points'
@@ -70,11 +71,17 @@ def transform_matrix(transform) -> np.ndarray:
 
 
 class StaticTransforms:
-    """The /tf_static buffer of one node. `on_bad(reason, text)` is told about unusable transforms."""
+    """The /tf_static buffer of one node. `on_bad(reason, text)` is told about unusable transforms.
+    StartupError when tf2_msgs is not importable."""
 
     def __init__(self, node, on_bad, callback_group=None):
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-        from tf2_msgs.msg import TFMessage
+        try:
+            from tf2_msgs.msg import TFMessage
+        except ImportError as exc:
+            raise StartupError(f'extrinsics from /tf_static need tf2_msgs, which is not importable ({exc}); '
+                               'install it (in a PyPI environment ../shared/ros2cli/ros_tf2_msgs-*.whl) or set '
+                               'calibration_file') from exc
 
         self._tree = TransformTree()
         self._lock = threading.Lock()

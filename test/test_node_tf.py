@@ -112,3 +112,26 @@ def test_a_played_bag_gives_the_node_its_extrinsics_through_tf_static(harness, t
         np.testing.assert_allclose(camera.intrinsics, K)
     assert node.static_tf.lookup('cam_front', 'lidar_top') == pytest.approx(
         np.linalg.inv(LIDAR_MOUNT) @ CAMERA_MOUNT, abs=1e-6)
+
+
+def test_an_unusable_transform_is_counted_and_the_others_kept(harness):
+    from geometry_msgs.msg import TransformStamped
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from tf2_msgs.msg import TFMessage
+
+    qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    publisher = harness.io.create_publisher(TFMessage, '/tf_static', qos)
+    bad = TransformStamped(child_frame_id='radar')
+    bad.header.frame_id = 'base_link'
+    bad.transform.translation.x = float('nan')
+    bad.transform.rotation.w = 1.0
+    zero = TransformStamped(child_frame_id='sonar')
+    zero.header.frame_id = 'base_link'
+    zero.transform.rotation.w = 0.0  # quaternion (0, 0, 0, 0): no rotation at all
+    before = harness.node.stats.counts.get('drop.bad_tf', 0)
+    publisher.publish(TFMessage(transforms=[bad, zero]))
+    _wait(lambda: harness.node.stats.counts.get('drop.bad_tf', 0) == before + 2)
+    harness.io.destroy_publisher(publisher)
+    np.testing.assert_allclose(harness.node.static_tf.lookup('lidar_top', 'base_link'), LIDAR_MOUNT, atol=1e-6)
+    with pytest.raises(LookupError, match="'radar'"):
+        harness.node.static_tf.lookup('radar', 'base_link')
