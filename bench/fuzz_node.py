@@ -15,7 +15,8 @@ turns, so --messages 2000 mutates 500 of each.
 
 After each round the fuzzer waits for the node's counters on /diagnostics (period 0.1 s) to show
 the set's outcome: one frame published, or one frame-level drop/error counted. A round with no
-outcome within 10 s is a silent loss; the node process exiting is a crash. Every 100 rounds, and
+outcome within 10 s is a silent loss; the node process exiting is a crash. `frame_outcomes` sums the
+frame-level counts over the rounds: equal to the rounds when every set was counted exactly once. Every 100 rounds, and
 10 times at the end, an unmutated set checks that valid frames are still served (its output
 seen on ~/bev). The report lists rounds, outcomes by counter, silent losses, crashes, valid frames
 served; exit status 1 unless there were no crashes, no silent losses and every final valid frame was
@@ -286,8 +287,11 @@ def _messages(frame, calibration, stamp_ns: int) -> dict:
 
 
 def _serve_valid(probe, frame, calibration, stamp_ns: int, timeout: float = 10.0) -> bool:
+    """Publish an unmutated set; True once its output is seen and the node has counted it (so its
+    count does not land in the next round)."""
+    before = frame_outcomes(probe.fresh_counts())
     probe.publish(_messages(frame, calibration, stamp_ns))
-    return probe.wait(lambda: stamp_ns in probe.bev_stamps, timeout)
+    return probe.wait(lambda: stamp_ns in probe.bev_stamps and frame_outcomes(probe.counts) > before, timeout)
 
 
 def _first_frame(probe, process, frame, calibration, stamp_ns: int, timeout: float = 300.0) -> bool:
@@ -375,6 +379,7 @@ def fuzz(seed: int, messages: int, predictor: str = 'real', tmp: Path | None = N
         log_file.close()
         report['node_log'] = str(log_path)
     report['by_type'], report['outcomes'] = dict(report['by_type']), dict(sorted(report['outcomes'].items()))
+    report['frame_outcomes'] = frame_outcomes(report['outcomes'])  # = rounds when each set got exactly one
     return report
 
 

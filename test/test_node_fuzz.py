@@ -38,6 +38,7 @@ def test_a_short_fuzz_run_finds_no_crash_and_no_silent_loss(tmp_path, monkeypatc
         'PointCloud2': 10, 'Image': 10, 'CompressedImage': 10, 'CameraInfo': 10}
     assert report['crashes'] == 0 and report['silent_losses'] == [], report
     assert report['valid_after'] == [10, 10], report
+    assert report['frame_outcomes'] == 40, report  # each mutated set counted exactly once
     assert report['exit_status'] == 0  # SIGINT after the run: a clean shutdown
     drops = sum(v for k, v in report['outcomes'].items() if k.startswith('drop.'))
     assert drops >= 10 and report['outcomes'].get('published', 0) >= 1, report
