@@ -118,9 +118,11 @@ def compressed_image_to_rgb(msg, reduction: int = 1) -> np.ndarray:
 
 def camera_info_to_k(msg) -> tuple[np.ndarray, int, int]:
     """sensor_msgs/CameraInfo -> (K (3,3) float64 pixels, width, height). Rejects an all-zero or
-    non-finite K (an uncalibrated camera) and a zero image size."""
+    non-finite K (an uncalibrated camera), one beyond float32 (the model projects in float32) and a
+    zero image size."""
     k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
-    if not np.isfinite(k).all() or k[0, 0] <= 0 or k[1, 1] <= 0 or k[2, 2] != 1.0:
+    if not np.isfinite(k).all() or np.abs(k).max() > np.finfo(np.float32).max or k[0, 0] <= 0 or k[1, 1] <= 0 \
+            or k[2, 2] != 1.0:
         raise InputError('bad_camera_info', f'CameraInfo K is not a calibrated pinhole matrix: {k.ravel().tolist()}')
     if msg.width == 0 or msg.height == 0:
         raise InputError('bad_camera_info', 'CameraInfo has zero width or height')

@@ -110,6 +110,9 @@ class LocNode(Node):
         self.worker.start()
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
+        self._expire_timer = self.create_timer(max(self.settings['sync_max_wait_s'] / 2, 0.05), self._expire_waiting,
+                                               callback_group=MutuallyExclusiveCallbackGroup(),
+                                               clock=Clock(clock_type=ClockType.STEADY_TIME))
         # steady clock: /diagnostics keeps coming when a bag's /clock pauses or jumps (use_sim_time)
         self._diag_timer = self.create_timer(self.settings['diagnostics_period_s'], self._publish_diagnostics,
                                              callback_group=MutuallyExclusiveCallbackGroup(),
@@ -181,6 +184,16 @@ class LocNode(Node):
         with self._sync_lock:
             result = self.sync.add(stream, stamp_to_ns(msg.header.stamp), (msg, received),
                                    now_ns=int(received * 1e9))
+        self._handle_sync(result)
+
+    def _expire_waiting(self) -> None:
+        """Steady timer: a scan still missing a camera after sync_max_wait_s is dropped (or, with
+        allow_missing_cameras, served) even when no further message comes to reveal it."""
+        with self._sync_lock:
+            result = self.sync.expire(int(time.monotonic() * 1e9))
+        self._handle_sync(result)
+
+    def _handle_sync(self, result) -> None:
         for jump in result.jumps:
             self._on_time_jump(jump)
         if result.discarded:

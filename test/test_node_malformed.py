@@ -198,6 +198,13 @@ def test_missing_camera_times_out_and_repeats_are_throttled(harness):
     assert sum(harness.node.log.suppressed.values()) > suppressed  # repeats within 3 s were not logged
 
 
+def test_a_scan_whose_camera_never_sends_is_counted_without_any_later_message(harness):
+    before = harness.node.stats.counts.get('drop.timeout', 0)
+    harness.publish(_messages(), skip=(LEFT,))  # and then nothing: the node's timer reports it
+    _wait_count(harness, 'drop.timeout', before, timeout=20.0)
+    _serves_a_valid_frame(harness)
+
+
 def test_diagnostics_report_the_drops(harness):
     msg = harness.wait_for('diagnostics', lambda m: any(kv.key == 'drop.bad_fields' for kv in m.status[0].values),
                            after=harness.count('diagnostics'), timeout=5)
