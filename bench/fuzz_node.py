@@ -19,8 +19,9 @@ outcome within 10 s is a silent loss; the node process exiting is a crash. `fram
 frame-level counts over the rounds: equal to the rounds when every set was counted exactly once. Every 100 rounds, and
 10 times at the end, an unmutated set checks that valid frames are still served (its output
 seen on ~/bev). The report lists rounds, outcomes by counter, silent losses, crashes, valid frames
-served; exit status 1 unless there were no crashes, no silent losses and every final valid frame was
-served. Deterministic given --seed (the mutations; timing is the machine's)."""
+served, and how many inputs reached the node's callbacks of those sent (from its lidar_in and
+camera_in counters); exit status 1 unless there were no crashes, no silent losses and every final
+valid frame was served. Deterministic given --seed (the mutations; timing is the machine's)."""
 from __future__ import annotations
 
 import argparse
@@ -232,6 +233,7 @@ class Probe:
         self.counts: dict = {}
         self.updates = 0
         self.bev_stamps: set = set()
+        self.sets_sent = 0
         self._cond = threading.Condition()
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, qos)
         self.node.create_subscription(OccupancyGrid, '/loc_node/bev', self._on_bev, qos)
@@ -265,6 +267,7 @@ class Probe:
             return dict(self.counts)
 
     def publish(self, messages: dict) -> None:
+        self.sets_sent += 1
         for topic in (*INFOS, FRONT, LEFT, LIDAR):
             self.publishers[topic].publish(messages[topic])
             time.sleep(0.002)
@@ -332,6 +335,7 @@ def fuzz(seed: int, messages: int, predictor: str = 'real', tmp: Path | None = N
         if not _first_frame(probe, process, frame, calibration, stamp):
             raise RuntimeError(f'the node served no valid frame at start; its log: {_tail(log_path)}')
         log(f'node ready after {time.monotonic() - start:.1f} s')
+        first, sets_before = probe.fresh_counts(), probe.sets_sent
         for i in range(messages):
             if process.poll() is not None:
                 break
@@ -362,6 +366,11 @@ def fuzz(seed: int, messages: int, predictor: str = 'real', tmp: Path | None = N
             stamp += 100_000_000
             report['valid_after'][1] += 1
             report['valid_after'][0] += _serve_valid(probe, frame, calibration, stamp)
+        last, sets = probe.fresh_counts(), probe.sets_sent - sets_before
+        # what DDS delivered to the node's callbacks of what was sent (a shortfall is lost in transport)
+        report['inputs'] = {'lidar sent': sets, 'lidar received': last.get('lidar_in', 0) - first.get('lidar_in', 0),
+                            'images sent': 2 * sets,
+                            'images received': last.get('camera_in', 0) - first.get('camera_in', 0)}
     finally:
         report['crashes'] = int(process.poll() is not None)
         report['exit_status'] = process.poll()
