@@ -6,8 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-# sensor_msgs/PointField datatype -> numpy dtype (little endian; big endian handled separately)
-_POINTFIELD_DTYPES = {1: 'i1', 2: 'u1', 3: 'i2', 4: 'u2', 5: 'i4', 6: 'u4', 7: 'f4', 8: 'f8'}
+from loc_core.data.cloud_layout import CloudLayoutError, cloud_records
 
 
 class InputError(ValueError):
@@ -28,47 +27,18 @@ def ns_to_stamp(stamp_ns: int, stamp_type):
     return stamp_type(sec=sec, nanosec=nanosec)
 
 
-def _cloud_dtype(msg) -> np.dtype:
-    endian = '>' if msg.is_bigendian else '<'
-    names, formats, offsets = [], [], []
-    for field in msg.fields:
-        if field.datatype not in _POINTFIELD_DTYPES:
-            raise InputError('bad_fields', f'PointCloud2 field {field.name!r} has unknown datatype {field.datatype}')
-        if field.count != 1:
-            continue  # multi-element fields are not needed by the node
-        names.append(field.name)
-        formats.append(endian + _POINTFIELD_DTYPES[field.datatype])
-        offsets.append(field.offset)
-    try:
-        return np.dtype({'names': names, 'formats': formats, 'offsets': offsets, 'itemsize': msg.point_step})
-    except ValueError as exc:
-        raise InputError('bad_fields', f'PointCloud2 fields do not fit point_step {msg.point_step}: {exc}') from exc
-
-
 def pointcloud2_to_xyzi(msg) -> tuple[np.ndarray, np.ndarray, int]:
     """sensor_msgs/PointCloud2 -> (points (N,3) float32 metres in msg.header.frame_id,
     intensity (N,) float32 (zeros without an 'intensity' field), dropped count of non-finite points).
 
-    Raises InputError for missing x/y/z, a data size that disagrees with width/height/steps, an empty
-    cloud, or a cloud with no finite point."""
-    present = {f.name for f in msg.fields}
-    missing = {'x', 'y', 'z'} - present
-    if missing:
-        raise InputError('bad_fields', f'PointCloud2 lacks field(s) {sorted(missing)} (has {sorted(present)})')
-    n = int(msg.width) * int(msg.height)
-    if n == 0:
-        raise InputError('empty_cloud', 'PointCloud2 has no points')
-    if msg.point_step <= 0 or msg.row_step < msg.width * msg.point_step:
-        raise InputError('size_mismatch', f'PointCloud2 point_step {msg.point_step} / row_step {msg.row_step} '
-                                          f'do not fit width {msg.width}')
-    data = np.frombuffer(msg.data, dtype=np.uint8)
-    if len(data) != msg.row_step * msg.height:
-        raise InputError('size_mismatch', f'PointCloud2 data has {len(data)} bytes, expected '
-                                          f'row_step {msg.row_step} x height {msg.height}')
-    dtype = _cloud_dtype(msg)
-    rows = data.reshape(msg.height, msg.row_step)
-    packed = np.ascontiguousarray(rows[:, :msg.width * msg.point_step]).reshape(-1)
-    records = packed.view(dtype)
+    Raises InputError for a layout `loc_core.data.cloud_layout` refuses (missing x/y/z, a field
+    outside point_step, steps or data size that disagree with width/height, an empty cloud) or a
+    cloud with no finite point."""
+    try:
+        records = cloud_records(msg)
+    except CloudLayoutError as exc:
+        raise InputError(exc.reason, str(exc)) from exc
+    n = len(records)
     points = np.stack([records['x'], records['y'], records['z']], axis=1).astype(np.float32)
     intensity = (records['intensity'].astype(np.float32) if 'intensity' in records.dtype.names
                  else np.zeros(n, dtype=np.float32))
@@ -148,9 +118,11 @@ def compressed_image_to_rgb(msg, reduction: int = 1) -> np.ndarray:
 
 def camera_info_to_k(msg) -> tuple[np.ndarray, int, int]:
     """sensor_msgs/CameraInfo -> (K (3,3) float64 pixels, width, height). Rejects an all-zero or
-    non-finite K (an uncalibrated camera) and a zero image size."""
+    non-finite K (an uncalibrated camera), one beyond float32 (the model projects in float32) and a
+    zero image size."""
     k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
-    if not np.isfinite(k).all() or k[0, 0] <= 0 or k[1, 1] <= 0 or k[2, 2] != 1.0:
+    if not np.isfinite(k).all() or np.abs(k).max() > np.finfo(np.float32).max or k[0, 0] <= 0 or k[1, 1] <= 0 \
+            or k[2, 2] != 1.0:
         raise InputError('bad_camera_info', f'CameraInfo K is not a calibrated pinhole matrix: {k.ravel().tolist()}')
     if msg.width == 0 or msg.height == 0:
         raise InputError('bad_camera_info', 'CameraInfo has zero width or height')

@@ -29,13 +29,14 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from loc_core.data.calibration import CalibrationError, load_calibration
 from loc_ros import parameters as P
-from loc_ros.conversions import InputError, stamp_to_ns
+from loc_ros.conversions import InputError, camera_info_to_k, stamp_to_ns
 from loc_ros.diagnostics import PipelineStats, ThrottledLog, diagnostic_array
 from loc_ros.frame_builder import build_frame, is_compressed_topic
 from loc_ros.predictor_backend import (StartupError, apply_thresholds, load_predictor, model_thresholds,
                                        push_thresholds)
 from loc_ros.publishing import OutputPublishers
 from loc_ros.sync import ApproximateSynchronizer
+from loc_ros.tf_calibration import StaticTransforms, topic_rig
 from loc_ros.worker import LatestSlot, Worker
 
 LIDAR = 'lidar'
@@ -109,6 +110,9 @@ class LocNode(Node):
         self.worker.start()
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
+        self._expire_timer = self.create_timer(max(self.settings['sync_max_wait_s'] / 2, 0.05), self._expire_waiting,
+                                               callback_group=MutuallyExclusiveCallbackGroup(),
+                                               clock=Clock(clock_type=ClockType.STEADY_TIME))
         # steady clock: /diagnostics keeps coming when a bag's /clock pauses or jumps (use_sim_time)
         self._diag_timer = self.create_timer(self.settings['diagnostics_period_s'], self._publish_diagnostics,
                                              callback_group=MutuallyExclusiveCallbackGroup(),
@@ -116,12 +120,16 @@ class LocNode(Node):
 
     # ---- startup ------------------------------------------------------------------------------
     def _load_calibration(self):
-        path = self.settings['calibration_file']
-        if not path:
-            raise StartupError('parameter calibration_file is required (the rig calibration YAML)')
+        """The rig from calibration_file, else from the topic parameters (extrinsics then come from
+        /tf_static per frame, see tf_calibration.py)."""
+        path, camera_topics = self.settings['calibration_file'], self.settings['camera_topics']
+        if not path and not camera_topics:
+            raise StartupError('set calibration_file (the rig calibration YAML) or camera_topics (extrinsics then '
+                               'come from /tf_static, intrinsics from CameraInfo)')
         try:
-            calibration = load_calibration(path)
-        except CalibrationError as exc:
+            calibration = load_calibration(path) if path else \
+                topic_rig(self.settings['lidar_topic'], camera_topics, self.settings['base_frame'])
+        except (CalibrationError, ValueError) as exc:
             raise StartupError(str(exc).splitlines()[0]) from exc
         wanted = self.settings['camera_names']
         known = [c.name for c in calibration.cameras]
@@ -144,6 +152,8 @@ class LocNode(Node):
                                          callback_group=MutuallyExclusiveCallbackGroup()),
                 self.create_subscription(CameraInfo, cam.info_topic, self._info_callback(cam.name), qos,
                                          callback_group=MutuallyExclusiveCallbackGroup())]
+        self.static_tf = None if self.settings['calibration_file'] else \
+            StaticTransforms(self, self._drop, MutuallyExclusiveCallbackGroup())
         self.get_logger().info(f'listening to {lidar_topic} and {len(self.cameras)} cameras '
                                f'{[c.image_topic for c in self.cameras]}; outputs in {self.base_frame}')
 
@@ -160,6 +170,11 @@ class LocNode(Node):
 
     def _info_callback(self, name: str):
         def callback(msg):
+            try:
+                camera_info_to_k(msg)
+            except InputError as exc:  # counted now; frames keep the camera's previous CameraInfo
+                self._drop(exc.reason, f'camera {name}: {exc}')
+                return
             self._camera_infos[name] = msg
         return callback
 
@@ -169,6 +184,16 @@ class LocNode(Node):
         with self._sync_lock:
             result = self.sync.add(stream, stamp_to_ns(msg.header.stamp), (msg, received),
                                    now_ns=int(received * 1e9))
+        self._handle_sync(result)
+
+    def _expire_waiting(self) -> None:
+        """Steady timer: a scan still missing a camera after sync_max_wait_s is dropped (or, with
+        allow_missing_cameras, served) even when no further message comes to reveal it."""
+        with self._sync_lock:
+            result = self.sync.expire(int(time.monotonic() * 1e9))
+        self._handle_sync(result)
+
+    def _handle_sync(self, result) -> None:
         for jump in result.jumps:
             self._on_time_jump(jump)
         if result.discarded:
@@ -210,8 +235,10 @@ class LocNode(Node):
         stages, start = {}, time.monotonic()
         stages['wait'] = (start - received) * 1e3
         try:
-            built = build_frame(self.calibration, cameras, lidar_msg, images, dict(self._camera_infos),
-                                self._decode_size, self._decode_pool)
+            calibration, infos = self.calibration, dict(self._camera_infos)
+            if self.static_tf is not None:
+                calibration, cameras = self.static_tf.rig_for(calibration, cameras, lidar_msg, images, infos)
+            built = build_frame(calibration, cameras, lidar_msg, images, infos, self._decode_size, self._decode_pool)
         except InputError as exc:
             self._drop(exc.reason, str(exc))
             return

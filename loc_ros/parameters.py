@@ -3,7 +3,7 @@ the validation of live changes. The sections mirror `config/loc.yaml`:
 
 * model: model_config, checkpoint, device, precision, backend, onnx_path, prompts, prompt_templates, unknown_threshold,
   score_threshold;
-* inputs: calibration_file, lidar_topic, camera_names, input_qos, decode_full_resolution,
+* inputs: calibration_file, camera_topics, lidar_topic, camera_names, input_qos, decode_full_resolution,
   decode_threads, sync_slop_s, sync_queue_size, sync_max_wait_s, allow_missing_cameras,
   time_jump_threshold_s, time_jump_forward_s;
 * outputs: base_frame, diagnostics_period_s.
@@ -65,8 +65,14 @@ SPECS = (
     ParameterSpec('score_threshold', 0.5, 'A voxel is occupied when its occupancy probability reaches this '
                   '(default: the model config / checkpoint occupancy_threshold).', read_only=False, float_range=(0.01, 0.99)),
     # inputs
-    ParameterSpec('calibration_file', '', 'Rig calibration YAML (LiDAR and camera -> base extrinsics, topics).'),
-    ParameterSpec('lidar_topic', '', 'PointCloud2 topic (empty = the one in the calibration file).'),
+    ParameterSpec('calibration_file', '', 'Rig calibration YAML (LiDAR and camera -> base extrinsics, topics); '
+                  'empty = extrinsics from /tf_static and intrinsics from CameraInfo (needs camera_topics).'),
+    ParameterSpec('camera_topics', [''], 'Without calibration_file: the cameras\' image topics (Image, or '
+                  "CompressedImage when ending in '/compressed'); each camera's CameraInfo is the sibling topic "
+                  "camera_info (/cam_front/image_rect/compressed -> /cam_front/camera_info) and its name the "
+                  'namespace (cam_front). Ignored with calibration_file.'),
+    ParameterSpec('lidar_topic', '', 'PointCloud2 topic (empty = the one in the calibration file, else '
+                  '/lidar_top/points).'),
     ParameterSpec('camera_names', [''], 'Cameras to use by calibration name (empty = all in the calibration).'),
     ParameterSpec('input_qos', 'sensor_data', 'Input QoS profile: sensor_data (best effort) or reliable.',
                   constraints='one of: ' + ', '.join(QOS_CHOICES)),
@@ -188,6 +194,7 @@ def startup_settings(values: dict) -> dict:
     out['prompts'] = validate_prompts(values['prompts'])
     out['prompt_templates'] = validate_templates(values['prompt_templates'])
     out['camera_names'] = tuple(n for n in values['camera_names'] if n)
+    out['camera_topics'] = tuple(t for t in values['camera_topics'] if t)
     check_choice('input_qos', values['input_qos'], QOS_CHOICES)
     check_choice('precision', values['precision'], PRECISIONS)
     check_choice('backend', values['backend'], BACKENDS)

@@ -26,7 +26,7 @@ A pivot message is dropped, with a reason, when it can never match:
 * 'timeout': it has waited more than `max_wait` since it arrived (receive time, not stamps: topics
   are delivered with different delays) and some stream still sent nothing close enough (a missing
   or silent camera); checked whenever a message arrives that does not itself complete part of
-  that pivot's set;
+  that pivot's set, and by `expire` (the node calls it on a timer);
 * 'queue_overflow': more than `queue_size` pivots wait at once.
 With `allow_partial`, a pivot that would be dropped as 'unmatched' or 'timeout' is matched with the
 streams that have a message within slop (possibly none: LiDAR only) and counted as 'partial'.
@@ -139,6 +139,17 @@ class ApproximateSynchronizer:
                 self._drop(result, Drop('queue_overflow', stream, old_stamp, f'more than {self.queue_size} waiting'))
         self._match(result, now_ns, (stream, stamp_ns))
         self._prune_others()
+        return result
+
+    def expire(self, now_ns: int | None = None, grace_ns: int = 2_000_000_000) -> SyncResult:
+        """Time out the pivots that have waited more than `max_wait` + `grace_ns` by `now_ns`
+        (monotonic ns; default: now) without any message arriving: call it periodically, or a scan
+        whose camera never sends (the last one before a camera dies, a message lost on the way) waits
+        unreported until the next message. The grace keeps a busy executor, whose callbacks for
+        already received images run late, from timing out complete sets."""
+        now_ns = time.monotonic_ns() if now_ns is None else int(now_ns)
+        result = SyncResult()
+        self._match(result, now_ns - int(grace_ns), (None, None))
         return result
 
     def reset(self) -> int:

@@ -3,5 +3,5 @@
 Command: `loc-bag` (`cli.py`). Writing: `writer.write_frames_to_bag` (any Frames, all-or-nothing
 via `output.py`) with `frame_messages.py` / `messages.py` / `pointcloud.py` building the messages
 (`conventions.py`: topics, frames, QoS, typestore); `nuscenes2bag.py` and `synth2bag.py` are thin
-sources on top. Reading: `reader.BagFrameSource` (with `camera_sync.py` and `pose_track.py`).
+sources on top. Reading: `reader.BagFrameSource` (with `camera_sync.py` and `loc_core.geometry.pose_track`).
 Playing: `player.BagPlayer` (rclpy, raw CDR). Never imported by loc_core."""

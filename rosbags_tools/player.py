@@ -2,10 +2,11 @@
 
 Messages go out as the bag stores them (raw CDR, `publisher.publish(bytes)`), paced by their
 bag timestamps at real time times `rate`, optionally looped and filtered by topic. A publisher
-needs the topic's Python message type: topics whose type is not importable here (tf2_msgs is
-not pip-installable, so /tf and /tf_static) are reported, logged once and skipped, counted
-per topic in the report. Latched topics (offered transient-local, like /tf_static) are
-published transient-local so late subscribers still receive them. With `clock` (Hz; True = 40 Hz),
+needs the topic's Python message type: /tf and /tf_static need tf2_msgs (a ROS package; in a PyPI
+environment the ros_tf2_msgs wheel of ../shared/ros2cli); topics whose type is not importable here
+are reported, logged once and skipped, counted per topic in the report. Latched topics (offered
+transient-local in the bag, and /tf_static always, as tf2 expects) are published transient-local
+so late subscribers (a node started after the player) still receive them. With `clock` (Hz; True = 40 Hz),
 the playback time (bag time) is published on /clock (rosgraph_msgs/Clock) at that rate while playing,
 like `ros2 bag play --clock`, and also at each message's log time just before the message, so a node
 with use_sim_time has reached a message's time when it receives it. Each pass of a loop starts the
@@ -28,6 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from rosbags_tools.bag_access import BagError, connections_for, guarded_messages, open_bag
+from rosbags_tools.conventions import TF_STATIC_TOPIC
 
 LOG = logging.getLogger(__name__)
 DEFAULT_CLOCK_HZ = 40.0  # `ros2 bag play --clock` without a value
@@ -44,13 +46,16 @@ def message_class(msgtype: str):
 
 def qos_for(connection, depth: int):
     """rclpy QoS from the bag's offered profiles: transient-local and depth 1 when latched,
-    else reliable, volatile, keep-last `depth`."""
+    /tf_static transient-local with `depth`, else reliable, volatile, keep-last `depth`."""
     from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
     from rosbags.interfaces import QosDurability
 
     offered = getattr(connection.ext, 'offered_qos_profiles', None) or []
-    latched = any(profile.durability == QosDurability.TRANSIENT_LOCAL for profile in offered)
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1 if latched else depth,
+    latched = connection.topic == TF_STATIC_TOPIC or \
+        any(profile.durability == QosDurability.TRANSIENT_LOCAL for profile in offered)
+    # /tf_static keeps `depth` messages: a bag may hold one per static broadcaster, all needed
+    keep = depth if connection.topic == TF_STATIC_TOPIC or not latched else 1
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=keep,
                       reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
 

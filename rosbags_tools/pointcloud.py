@@ -11,13 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from loc_core.data.cloud_layout import POINTFIELD_DTYPES, CloudLayoutError, cloud_records
 from rosbags_tools.conventions import typestore
 from rosbags_tools.messages import header
 
 LOG = logging.getLogger(__name__)
 
-# sensor_msgs/PointField datatype codes -> numpy base types
-POINTFIELD_DTYPES = {1: 'i1', 2: 'u1', 3: 'i2', 4: 'u2', 5: 'i4', 6: 'u4', 7: 'f4', 8: 'f8'}
 FLOAT32, UINT16 = 7, 4
 _WRITE_LAYOUT = (('x', 0, FLOAT32), ('y', 4, FLOAT32), ('z', 8, FLOAT32), ('intensity', 12, FLOAT32))
 _RING_FIELD = ('ring', 16, UINT16)
@@ -64,38 +63,17 @@ def encode_pointcloud(points, intensity, ring, stamp_ns: int, frame_id: str):
         data=cloud.view(np.uint8).reshape(-1), is_dense=True)
 
 
-def _layout_of(msg) -> list[tuple[str, int, int]]:
-    layout = []
-    for f in msg.fields:
-        if f.datatype not in POINTFIELD_DTYPES:
-            raise PointCloudError(f'field {f.name!r} has unknown datatype {f.datatype}')
-        size = np.dtype(POINTFIELD_DTYPES[f.datatype]).itemsize
-        if f.offset < 0 or f.offset + size > msg.point_step:
-            raise PointCloudError(f'field {f.name!r} (offset {f.offset}) lies outside point_step {msg.point_step}')
-        layout.append((f.name, f.offset, f.datatype))
-    missing = {'x', 'y', 'z'} - {name for name, _, _ in layout}
-    if missing:
-        raise PointCloudError(f'cloud has no {sorted(missing)} field(s); fields: {[n for n, _, _ in layout]}')
-    return layout
-
-
-def _records(msg, dtype) -> np.ndarray:
-    """The cloud's points as a structured array, honouring row padding."""
-    height, width, step, row_step = int(msg.height), int(msg.width), int(msg.point_step), int(msg.row_step)
-    data = np.asarray(msg.data, dtype=np.uint8)
-    if step <= 0 or row_step < step * width or len(data) < row_step * height:
-        raise PointCloudError(f'inconsistent cloud: {len(data)} bytes for height {height} x row_step '
-                              f'{row_step} (width {width} x point_step {step})')
-    rows = data[:row_step * height].reshape(height, row_step)[:, :step * width]
-    return np.ascontiguousarray(rows).reshape(-1).view(dtype)
-
-
 def decode_pointcloud(msg) -> DecodedCloud:
-    """PointCloud2 -> DecodedCloud; PointCloudError when the layout is unusable. Points with a
+    """PointCloud2 -> DecodedCloud (no points for an empty cloud); PointCloudError when the layout
+    is unusable (checked by `loc_core.data.cloud_layout`, the node's check too). Points with a
     non-finite coordinate are dropped and counted (logged), never passed on."""
-    layout = _layout_of(msg)
-    records = _records(msg, _struct_dtype(layout, int(msg.point_step), bool(msg.is_bigendian)))
-    names = {name for name, _, _ in layout}
+    try:
+        records = cloud_records(msg)
+    except CloudLayoutError as exc:
+        if exc.reason == 'empty_cloud':  # a valid cloud of no points: the reader counts it as such
+            return DecodedCloud(np.zeros((0, 3), np.float32), np.zeros(0, np.float32), None)
+        raise PointCloudError(str(exc)) from exc
+    names = records.dtype.names
     points = np.stack([records['x'], records['y'], records['z']], axis=1).astype(np.float32, copy=False)
     intensity = (records['intensity'].astype(np.float32) if 'intensity' in names
                  else np.zeros(len(records), np.float32))

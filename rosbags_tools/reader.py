@@ -23,7 +23,7 @@ from rosbags_tools.bag_access import BagError, connections_for, guarded_messages
 from rosbags_tools.camera_sync import SYNC_POLICIES, assign_images
 from rosbags_tools.images import looks_like_jpeg, raw_image_to_rgb
 from rosbags_tools.pointcloud import decode_pointcloud
-from rosbags_tools.pose_track import PoseLookupError, PoseTrack, TransformTree
+from loc_core.geometry.pose_track import PoseLookupError, PoseTrack, TransformTree
 
 LOG = logging.getLogger(__name__)
 

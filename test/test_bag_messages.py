@@ -11,7 +11,7 @@ from rosbags_tools import conventions as C
 from rosbags_tools import messages as M
 from rosbags_tools.camera_sync import assign_images
 from rosbags_tools.pointcloud import PointCloudError, decode_pointcloud, encode_pointcloud
-from rosbags_tools.pose_track import PoseLookupError, PoseTrack
+from loc_core.geometry.pose_track import PoseLookupError, PoseTrack
 
 
 def _through_cdr(msg, msgtype):
@@ -84,15 +84,15 @@ def test_malformed_clouds_raise_clear_errors():
     good = _foreign_cloud(np.zeros((4, 3)), np.zeros(4))
     no_z = _foreign_cloud(np.zeros((4, 3)), np.zeros(4))
     no_z.fields = [f for f in no_z.fields if f.name != 'z']
-    with pytest.raises(PointCloudError, match=r"no \['z'\]"):
+    with pytest.raises(PointCloudError, match=r"lacks single-element field\(s\) \['z'\]"):
         decode_pointcloud(no_z)
     short = _foreign_cloud(np.zeros((4, 3)), np.zeros(4))
     short.data = short.data[:-20]
-    with pytest.raises(PointCloudError, match='inconsistent cloud'):
+    with pytest.raises(PointCloudError, match='data has 124 bytes, expected height 2 x row_step 72'):
         decode_pointcloud(short)
     outside = _foreign_cloud(np.zeros((4, 3)), np.zeros(4))
     outside.fields[3].offset = 31
-    with pytest.raises(PointCloudError, match='outside point_step'):
+    with pytest.raises(PointCloudError, match="field 'intensity' .offset 31.*does not fit point_step"):
         decode_pointcloud(outside)
     assert len(decode_pointcloud(good).points) == 4
 
@@ -185,7 +185,7 @@ def test_camera_mount_folds_ego_motion_consistently():
 
 
 def test_transform_tree_composes_chains_to_the_root():
-    from rosbags_tools.pose_track import TransformTree
+    from loc_core.geometry.pose_track import TransformTree
 
     tree = TransformTree()
     map_to_odom = make_transform([10.0, -5.0, 0.0], [0.96592583, 0.0, 0.0, 0.25881905])
@@ -201,3 +201,19 @@ def test_transform_tree_composes_chains_to_the_root():
     tree.add_static('base_link', 'map', np.eye(4))
     with pytest.raises(PoseLookupError, match='cycle'):
         tree.chain('odom')
+
+
+def test_transform_tree_looks_up_between_siblings_and_names_unconnected_frames():
+    from bag_test_frames import CAMERA_MOUNT, LIDAR_MOUNT
+
+    from loc_core.geometry.pose_track import TransformTree
+
+    tree = TransformTree()
+    tree.add_static('base_link', 'lidar_top', LIDAR_MOUNT)
+    tree.add_static('base_link', 'cam_front', CAMERA_MOUNT)
+    np.testing.assert_allclose(tree.lookup('lidar_top', 'base_link'), LIDAR_MOUNT)
+    np.testing.assert_allclose(tree.lookup('base_link', 'cam_front'), invert(CAMERA_MOUNT), atol=1e-12)
+    np.testing.assert_allclose(tree.lookup('cam_front', 'lidar_top'), invert(LIDAR_MOUNT) @ CAMERA_MOUNT, atol=1e-12)
+    np.testing.assert_allclose(tree.lookup('lidar_top', 'lidar_top'), np.eye(4))
+    with pytest.raises(PoseLookupError, match="no transform from 'radar' to 'base_link'.*known frames"):
+        tree.lookup('radar', 'base_link')

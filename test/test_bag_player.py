@@ -1,5 +1,6 @@
 """`loc-bag play` into a live ROS 2 graph (real rclpy/DDS in this process): a subscriber receives
-every message of the bag, byte for byte and in order; untyped topics are reported and counted;
+every message of the bag, /tf and /tf_static included, byte for byte and in order; topics whose
+type is not importable are reported and counted;
 rate, loop and topic filters work; damaged bags are clear errors."""
 import os
 import shutil
@@ -7,6 +8,7 @@ import threading
 import time
 from collections import defaultdict
 
+import numpy as np
 import pytest
 
 from bag_test_frames import toy_calibration, toy_frames
@@ -17,7 +19,6 @@ from rosbags_tools.writer import write_frames_to_bag
 from ros_test_utils import ros_domain
 
 pytestmark = pytest.mark.ros
-UNTYPED = {'/tf', '/tf_static'}  # tf2_msgs has no Python package here
 
 
 @pytest.fixture(scope='module')
@@ -68,9 +69,8 @@ class Recorder:
         self.node = rclpy.create_node('bag_play_recorder', context=context)
         qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
         for topic, msgtype in types.items():
-            if topic not in UNTYPED:
-                self.node.create_subscription(message_class(msgtype), topic, self._callback(topic, on_message),
-                                              qos, raw=True)
+            self.node.create_subscription(message_class(msgtype), topic, self._callback(topic, on_message),
+                                          qos, raw=True)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
@@ -111,17 +111,38 @@ def test_subscriber_receives_every_message_in_order(rclpy_context, player_node, 
     recorder = Recorder(rclpy_context, types)
     try:
         report = BagPlayer(toy_bag, rate=10.0, node=player_node, wait_for_subscribers_s=10.0).play()
-        typed = {t: len(v) for t, v in expected.items() if t not in UNTYPED}
-        assert recorder.wait_for(typed), {t: len(recorder.received[t]) for t in typed}
+        counts = {t: len(v) for t, v in expected.items()}
+        assert recorder.wait_for(counts), {t: len(recorder.received[t]) for t in counts}
     finally:
         recorder.close()
-    assert len(typed) == 5  # cloud, image, camera info, odom, markers
-    for topic in typed:
+    assert set(counts) == {'/lidar_top/points', '/cam_front/image_rect/compressed', '/cam_front/camera_info',
+                           '/odom', '/annotations/markers', '/tf', '/tf_static'}
+    for topic in counts:
         assert recorder.received[topic] == expected[topic], topic
-    assert dict(report.published) == typed
-    assert set(report.unplayable) == UNTYPED and 'tf2_msgs' in report.unplayable['/tf']
-    assert report.skipped == {t: len(expected[t]) for t in UNTYPED}
-    assert 'skipped /tf: 10 messages' in report.summary()
+    assert dict(report.published) == counts and not report.unplayable and not report.skipped
+    assert counts['/tf'] == 10 and counts['/tf_static'] == 1  # LiDAR and camera stamps; the sensor mounts
+
+
+def test_topics_of_types_not_importable_are_reported_and_skipped(rclpy_context, player_node, tmp_path):
+    """shape_msgs is in the bag's type store but has no Python package in this environment."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from rosbags_tools.conventions import typestore
+    from rosbags_tools.messages import odometry
+
+    store = typestore()
+    bag = tmp_path / 'plane'
+    with Writer(bag, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin.MCAP) as writer:
+        plane = writer.add_connection('/plane', 'shape_msgs/msg/Plane', typestore=store)
+        odom = writer.add_connection('/odom', 'nav_msgs/msg/Odometry', typestore=store)
+        for k in range(3):
+            writer.write(plane, k * 10**8, store.serialize_cdr(
+                store.types['shape_msgs/msg/Plane'](coef=np.array([0.0, 0.0, 1.0, float(k)])), 'shape_msgs/msg/Plane'))
+        writer.write(odom, 10**8, store.serialize_cdr(
+            odometry(np.eye(4), 10**8, np.zeros(3), np.zeros(3), 'world', 'base_link'), 'nav_msgs/msg/Odometry'))
+    report = BagPlayer(bag, rate=50.0, node=player_node).play()
+    assert report.published == {'/odom': 1} and report.skipped == {'/plane': 3}
+    assert 'shape_msgs' in report.unplayable['/plane'] and 'skipped /plane: 3 messages' in report.summary()
 
 
 @pytest.mark.sample_data
@@ -135,12 +156,12 @@ def test_the_nuscenes_scene_bag_plays_completely(rclpy_context, player_node, tmp
     recorder = Recorder(rclpy_context, types)
     try:
         report = BagPlayer(bag, rate=20.0, node=player_node, wait_for_subscribers_s=10.0).play()
-        typed = {t: len(v) for t, v in expected.items() if t not in UNTYPED}
-        assert recorder.wait_for(typed, timeout_s=20.0), {t: len(recorder.received[t]) for t in typed}
+        counts = {t: len(v) for t, v in expected.items()}
+        assert recorder.wait_for(counts, timeout_s=20.0), {t: len(recorder.received[t]) for t in counts}
     finally:
         recorder.close()
-    assert len(typed) == 15 and sum(typed.values()) == 615 and dict(report.published) == typed
-    for topic in typed:
+    assert len(counts) == 17 and sum(counts.values()) == 615 + counts['/tf'] + 1 and dict(report.published) == counts
+    for topic in counts:
         assert recorder.received[topic] == expected[topic], topic
 
 
@@ -211,7 +232,7 @@ def test_latched_topics_are_offered_transient_local(toy_bag):
 
     with Reader(toy_bag) as reader:
         qos = {c.topic: qos_for(c, 100) for c in reader.connections}
-    assert qos['/tf_static'].durability == DurabilityPolicy.TRANSIENT_LOCAL and qos['/tf_static'].depth == 1
+    assert qos['/tf_static'].durability == DurabilityPolicy.TRANSIENT_LOCAL and qos['/tf_static'].depth == 100
     assert qos['/lidar_top/points'].durability == DurabilityPolicy.VOLATILE and qos['/lidar_top/points'].depth == 100
 
 

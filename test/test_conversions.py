@@ -96,7 +96,7 @@ def test_camera_info():
     matrix, w, h = camera_info_to_k(CameraInfo(width=640, height=480, k=k))
     assert (w, h) == (640, 480) and matrix[0, 2] == 320
     for bad in (CameraInfo(width=640, height=480), CameraInfo(width=0, height=480, k=k),
-                CameraInfo(width=640, height=480, k=[np.nan] + k[1:])):
+                CameraInfo(width=640, height=480, k=[np.nan] + k[1:]), CameraInfo(width=640, height=480, k=[1e300] + k[1:])):
         with pytest.raises(InputError):
             camera_info_to_k(bad)
 

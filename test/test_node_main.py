@@ -50,7 +50,7 @@ def test_missing_and_corrupt_calibration(tmp_path):
     bad = tmp_path / 'bad.yaml'
     bad.write_text('lidar: [1, 2\n')
     _one_line_failure(_run_node('-p', f'calibration_file:={bad}'), 'not valid YAML')
-    _one_line_failure(_run_node(), 'calibration_file is required')
+    _one_line_failure(_run_node(), 'calibration_file', 'camera_topics', '/tf_static')
 
 
 def test_invalid_prompts_and_unknown_camera(calibration_file):

@@ -64,6 +64,13 @@ def _empty_cloud(msgs):
     return msgs
 
 
+def _field_offset_past_the_buffer(msgs):
+    """Issue 30's crash: 2**31 - 1 overflowed numpy's own bounds check and the node read out of bounds."""
+    cloud = msgs[LIDAR]
+    cloud.fields[2].offset = 2**31 - 1
+    return msgs
+
+
 def _short_cloud_data(msgs):
     msgs[LIDAR].data = bytes(msgs[LIDAR].data)[:-7]
     return msgs
@@ -98,6 +105,7 @@ CASES = [
     ('missing z field', _drop_field, 'drop.bad_fields'),
     ('all NaN cloud', _all_nan, 'drop.nan_points'),
     ('empty cloud', _empty_cloud, 'drop.empty_cloud'),
+    ('field offset 2**31-1', _field_offset_past_the_buffer, 'drop.bad_fields'),
     ('cloud data size', _short_cloud_data, 'drop.size_mismatch'),
     ('unknown encoding', _bad_encoding, 'drop.bad_encoding'),
     ('image data size', _short_image, 'drop.size_mismatch'),
@@ -188,6 +196,13 @@ def test_missing_camera_times_out_and_repeats_are_throttled(harness):
     after = sum(harness.node.stats.counts.get(k, 0) for k in ('drop.timeout', 'drop.unmatched'))
     assert after - before == 3
     assert sum(harness.node.log.suppressed.values()) > suppressed  # repeats within 3 s were not logged
+
+
+def test_a_scan_whose_camera_never_sends_is_counted_without_any_later_message(harness):
+    before = harness.node.stats.counts.get('drop.timeout', 0)
+    harness.publish(_messages(), skip=(LEFT,))  # and then nothing: the node's timer reports it
+    _wait_count(harness, 'drop.timeout', before, timeout=20.0)
+    _serves_a_valid_frame(harness)
 
 
 def test_diagnostics_report_the_drops(harness):

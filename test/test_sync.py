@@ -239,3 +239,16 @@ def test_allow_partial_predicts_without_a_silent_camera():
     far.add('cam_a', 101 * MS, 'a')
     result = far.add('cam_b', 500 * MS, 'b')
     assert [sorted(m) for m in result.matched] == [['cam_a', 'lidar']] and not result.dropped
+
+
+def test_expire_times_out_a_scan_whose_camera_never_sends_once_the_grace_has_passed():
+    sync = make(max_wait_ns=300 * MS)
+    sync.add('cam_a', 0, 'a0', now_ns=0)
+    sync.add('lidar', 0, 'l0', now_ns=0)  # cam_b's message never comes, nor anything after
+    assert not sync.expire(now_ns=1000 * MS, grace_ns=1000 * MS).dropped  # 1.0 s < 0.3 + 1.0 s
+    result = sync.expire(now_ns=1400 * MS, grace_ns=1000 * MS)
+    assert [(d.reason, d.stamp_ns) for d in result.dropped] == [('timeout', 0)] and sync.pending()['lidar'] == 0
+    partial = make(max_wait_ns=300 * MS, allow_partial=True)
+    partial.add('cam_a', 0, 'a0', now_ns=0)
+    partial.add('lidar', 0, 'l0', now_ns=0)
+    assert [set(m) for m in partial.expire(now_ns=2400 * MS).matched] == [{'lidar', 'cam_a'}]

@@ -7,7 +7,7 @@ import numpy as np
 
 from loc_core.sim.assets import building_parts, fence_parts, hedge_parts, wall_parts
 from loc_core.sim.ground import OTHER_FLAT, TERRAIN
-from loc_core.sim.town import place
+from loc_core.sim.layout import place
 
 BLOCK_KINDS = ('buildings', 'park', 'parking', 'construction')
 BLOCK_WEIGHTS = (0.5, 0.2, 0.18, 0.12)

@@ -6,7 +6,7 @@ import numpy as np
 
 from loc_core.sim.assets import BODY, CLASS_ALBEDO, MATERIAL_ALBEDO
 from loc_core.sim.ground import DRIVEABLE
-from loc_core.sim.town import LANE_WIDTH
+from loc_core.sim.layout import LANE_WIDTH
 
 # scene-0916: 4.0 % of pixels are near-white (all channels > 240: an overcast, blown-out sky)
 # against 0.3 % with the former bluer horizon (0.80, 0.85, 0.92)

@@ -7,7 +7,7 @@ import numpy as np
 from loc_core.sim.assets import part_bounds
 from loc_core.sim.ground import SIDEWALK_HEIGHT
 from loc_core.sim.novel import NOVEL_STREAM_KEY, SCENE_NOVEL_ASSETS
-from loc_core.sim.town import LANE_WIDTH, Layout, place
+from loc_core.sim.layout import LANE_WIDTH, Layout, place
 
 MOVING_KINDS = ('car', 'truck', 'bus', 'motorcycle', 'bicycle')
 MOVING_WEIGHTS = (0.72, 0.1, 0.06, 0.07, 0.05)

@@ -1,101 +1,28 @@
 """The seeded procedural town: a main road the ego drives along, crossing side streets,
 kerbed sidewalks and blocks (buildings, parks, parking lots, construction sites), populated with
-props and agents by `streets.py` and `blocks.py`.
+props and agents by `streets.py` and `blocks.py` (the plan's types live in `layout.py`).
 
 Town frame: x along the main road (the ego's direction), y to its left, z up, metres; the main
 road's centre line is y = 0 and the ground is z = 0 (sidewalks are kerbed 0.15 m higher).
 `Town.town_to_world` places the town in the world (a random yaw and offset, like map coordinates)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from loc_core.geometry.transforms import yaw_transform
-from loc_core.sim.assets import Asset, make_asset
+from loc_core.sim.assets import Asset
+from loc_core.sim.blocks import populate_blocks
 from loc_core.sim.config import SimConfig
 from loc_core.sim.ground import DRIVEABLE, SIDEWALK, SIDEWALK_HEIGHT, GroundMap
+from loc_core.sim.layout import LANE_WIDTH, CrossStreet, Layout, WorldObject
 from loc_core.sim.novel import SCENE_NOVEL_ASSETS
+from loc_core.sim.streets import extra_novel_objects, populate_streets
 
-LANE_WIDTH = 3.5
 MARGIN = 75.0  # town extent beyond the ego route and to each side, metres
 TOWN_MIN_FRAMES = 40  # towns are built for at least this many frames: sequences of up to 40
 # frames of one seed share their town, so their common frames are identical
-
-
-@dataclass
-class WorldObject:
-    """One object: its asset, its pose at t = 0 in the town frame (x, y metres, yaw radians)
-    and a constant `speed` (m/s) along its heading; `paint` False for solids that the ground
-    raster already describes (sidewalk slabs); `z` the height it stands on (0.15 on sidewalks)."""
-
-    asset: Asset
-    x: float
-    y: float
-    yaw: float
-    speed: float = 0.0
-    paint: bool = True
-    z: float = 0.0
-
-    def radius(self) -> float:
-        """Horizontal radius of a circle around the origin holding all parts, metres."""
-        lower, upper = self.asset.extent()
-        return float(np.hypot(*np.maximum(np.abs(lower[:2]), np.abs(upper[:2]))))
-
-
-@dataclass
-class CrossStreet:
-    """A side street crossing the main road at x = `x` (centre), `half_width` metres of road,
-    `sidewalk` metres of sidewalk on each side, reaching to the north (y > 0) and/or south."""
-
-    x: float
-    half_width: float
-    sidewalk: float
-    north: bool
-    south: bool
-
-    @property
-    def outer_half(self) -> float:
-        return self.half_width + self.sidewalk
-
-
-@dataclass
-class Layout:
-    """The street plan. Main road y in [-road_south, road_north]; sidewalks beyond it."""
-
-    lanes: int
-    parking_north: float
-    parking_south: float
-    sidewalk_north: float
-    sidewalk_south: float
-    x_min: float
-    x_max: float
-    y_extent: float
-    cross: list = field(default_factory=list)
-
-    @property
-    def road_north(self) -> float:
-        return self.lanes * LANE_WIDTH + self.parking_north
-
-    @property
-    def road_south(self) -> float:
-        return self.lanes * LANE_WIDTH + self.parking_south
-
-    def side(self, sign: int) -> tuple[float, float]:
-        """(road edge |y|, sidewalk width) of the north (+1) or south (-1) side."""
-        return (self.road_north, self.sidewalk_north) if sign > 0 else (self.road_south, self.sidewalk_south)
-
-    def cross_on(self, sign: int) -> list:
-        return [c for c in self.cross if (c.north if sign > 0 else c.south)]
-
-    def gaps(self, sign: int, pad) -> list[tuple[float, float]]:
-        """x-intervals between the cross streets on one side, each shrunk by `pad(c)` metres."""
-        edges, start = [], self.x_min
-        for c in self.cross_on(sign):
-            edges.append((start, c.x - pad(c)))
-            start = c.x + pad(c)
-        edges.append((start, self.x_max))
-        return [(a, b) for a, b in edges if b - a > 1.0]
 
 
 @dataclass
@@ -170,9 +97,6 @@ def sun_direction(rng: np.random.Generator) -> np.ndarray:
 def build_town(seed: int, num_frames: int, config: SimConfig) -> Town:
     """The whole town for `seed`, covering the ego route of max(num_frames, TOWN_MIN_FRAMES)
     frames with margins."""
-    from loc_core.sim.blocks import populate_blocks
-    from loc_core.sim.streets import extra_novel_objects, populate_streets
-
     rng = np.random.default_rng(seed)
     ego_speed = float(rng.uniform(*config.ego_speed_range))
     route_length = ego_speed * config.frame_interval_s * (max(num_frames, TOWN_MIN_FRAMES) - 1)
@@ -205,9 +129,3 @@ def ego_wobble(rng: np.random.Generator, speed: float) -> tuple:
     return (float(rng.uniform(0.0, 0.08) * speed * along_period / (2 * np.pi)), float(along_period),
             float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0.05, 0.35) * min(1.0, speed / 4.0)),
             float(across_period), float(rng.uniform(0, 2 * np.pi)))
-
-
-def place(rng, name: str, x: float, y: float, yaw: float, speed: float = 0.0, z: float = 0.0,
-          **kwargs) -> WorldObject:
-    """A new randomised `name` asset at town-frame pose (x, y, yaw), standing at height `z`."""
-    return WorldObject(make_asset(name, rng, **kwargs), float(x), float(y), float(yaw), float(speed), z=float(z))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from loc_core.geometry.transforms import make_transform, split_transform
+from loc_core.geometry.transforms import invert, make_transform, split_transform
 
 
 class PoseLookupError(LookupError):
@@ -66,10 +66,12 @@ class PoseTrack:
 
 
 class TransformTree:
-    """A tf tree from /tf (time-varying edges, one PoseTrack each) and /tf_static (constant
-    edges): `to_root(frame, stamp)` composes frame -> parent -> ... -> root, so a user's
-    map -> odom -> base_link chain gives base_link's pose in map. An edge whose child already
-    has another parent is ignored (tf allows one parent) and counted in `conflicts`."""
+    """A small tf2 buffer: a tf tree from /tf (time-varying edges, one PoseTrack each) and
+    /tf_static (constant edges). `to_root(frame, stamp)` composes frame -> parent -> ... -> root,
+    so a user's map -> odom -> base_link chain gives base_link's pose in map; `lookup(source,
+    target, stamp)` gives source -> target through their common ancestor (e.g. lidar -> base_link
+    -> camera). An edge whose child already has another parent is ignored (tf allows one parent)
+    and counted in `conflicts`. Not thread-safe: guard it with a lock when threads share it."""
 
     def __init__(self):
         self._edges: dict[str, tuple[str, PoseTrack | np.ndarray]] = {}  # child -> (parent, track | matrix)
@@ -104,10 +106,33 @@ class TransformTree:
                 raise PoseLookupError(f'tf cycle through {out}')
         return out
 
-    def to_root(self, frame: str, stamp_ns: int) -> np.ndarray:
-        """(4,4) frame -> root at `stamp_ns` (PoseLookupError when an edge has no pose then)."""
+    def frames(self) -> set[str]:
+        """Every frame named by an edge (children and parents)."""
+        return set(self._edges) | {parent for parent, _ in self._edges.values()}
+
+    def lookup(self, source: str, target: str, stamp_ns: int = 0) -> np.ndarray:
+        """(4,4) float64 source_to_target (a point in `source` -> the same point in `target`) at
+        `stamp_ns` (ignored by static edges). PoseLookupError naming both frames when they are
+        not connected, or an edge on the way has no pose at that stamp."""
+        source_chain, target_chain = self.chain(source), self.chain(target)
+        common = next((frame for frame in source_chain if frame in target_chain), None)
+        if common is None:
+            known = sorted(self.frames())
+            raise PoseLookupError(f'no transform from {source!r} to {target!r}: they are not connected '
+                                  f'({source!r} -> {source_chain[-1]!r}, {target!r} -> {target_chain[-1]!r}; '
+                                  f'known frames {known})')
+        return invert(self._up_to(target, common, stamp_ns)) @ self._up_to(source, common, stamp_ns)
+
+    def _up_to(self, frame: str, ancestor: str, stamp_ns: int) -> np.ndarray:
+        """(4,4) frame -> ancestor (ancestor on frame's chain)."""
         result = np.eye(4)
-        for child in self.chain(frame)[:-1]:
+        for child in self.chain(frame):
+            if child == ancestor:
+                return result
             edge = self._edges[child][1]
             result = (edge.at(stamp_ns) if isinstance(edge, PoseTrack) else edge) @ result
         return result
+
+    def to_root(self, frame: str, stamp_ns: int) -> np.ndarray:
+        """(4,4) frame -> root at `stamp_ns` (PoseLookupError when an edge has no pose then)."""
+        return self._up_to(frame, self.chain(frame)[-1], stamp_ns)
