@@ -11,12 +11,18 @@ A camera feature cell covers every depth along its rays, so without help an obje
 land on every column behind and in front of it (streaks along the camera rays). With the
 architecture's `camera_reach` [columns, layers] a voxel or column sample takes camera features
 only within that many voxels (horizontally, vertically) of a LiDAR return of the same sample, as
-point painting does; elsewhere it reads as seen by no camera."""
+point painting does; elsewhere it reads as seen by no camera.
+
+With the architecture's `free_space_input` true, Z more channels follow: the voxels of each column
+that the sweep's rays cross before their returns (observed free, loc_core/geometry/free_space.py;
+the rays start at the sample's `origin`, the LiDAR's position in the ego frame). Without it
+(older checkpoints) the input is as before."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from loc_core.geometry.free_space import observed_free
 from loc_core.models.base import LocNetwork
 from loc_core.models.inputs import ModelInput
 from loc_core.models.projection import gather_features
@@ -63,7 +69,15 @@ def dilate(occupied: torch.Tensor, columns: int, layers: int) -> torch.Tensor:
 
 class FusionNet(LocNetwork):
     def bev_input_channels(self) -> int:
-        return self.grid.shape[2] + 1 + len(self.arch['column_heights']) * self.arch['image_channels']
+        free = self.grid.shape[2] if self.arch.get('free_space_input') else 0
+        return self.grid.shape[2] + 1 + len(self.arch['column_heights']) * self.arch['image_channels'] + free
+
+    def observed_free(self, sample: ModelInput) -> torch.Tensor:
+        """(X,Y,Z) bool voxels the sample's sweep sees through (returns in `ego_box` left out),
+        computed once per sample and kept on it."""
+        if sample.observed_free is None:
+            sample.observed_free = observed_free(sample.points, sample.origin, self.grid, self.arch.get('ego_box'))
+        return sample.observed_free
 
     def column_points(self) -> np.ndarray:
         """(X*Y*H,3) float32 ego points: every BEV column centre at each of the H `column_heights`
@@ -93,8 +107,8 @@ class FusionNet(LocNetwork):
 
     def bev_inputs(self, sample: ModelInput, image_features: torch.Tensor) -> tuple:
         """-> ((X,Y,Cin): LiDAR channels, then the camera features of each column height
-        (height-major), zeros for column samples out of camera reach; (X,Y,Z) bool camera reach or
-        None)."""
+        (height-major), zeros for column samples out of camera reach, then with `free_space_input`
+        the Z observed-free channels (0/1); (X,Y,Z) bool camera reach or None)."""
         nx, ny, _ = self.grid.shape
         lidar = lidar_bev(sample.points, self.grid, self.arch.get('ego_box'))
         reach = self.camera_reach(lidar)
@@ -104,4 +118,7 @@ class FusionNet(LocNetwork):
             layers = torch.as_tensor(self.column_layers(), device=reach.device)
             index = index.masked_fill(~reach[:, :, layers].reshape(-1), -1)
         cams = gather_features(image_features, index).view(nx, ny, -1)  # (X,Y,H*F)
-        return torch.cat([lidar, cams], dim=2), reach
+        parts = [lidar, cams]
+        if self.arch.get('free_space_input'):
+            parts.append(self.observed_free(sample).to(lidar.dtype))
+        return torch.cat(parts, dim=2), reach

@@ -34,7 +34,7 @@ def best_similarities(model: LocNetwork, text: torch.Tensor, samples, temperatur
     operator = model.language_head.prompt_operator(text)
     for sample in samples:
         voxels = torch.from_numpy(np.argwhere(sample.class_targets() != IGNORE)).to(device)
-        encoded = model.encode([make_input(sample.points, sample.images, sample.rig, device=device)])
+        encoded = model.encode([make_input(sample.points, sample.images, sample.rig, device=device, origin=sample.origin)])
         scores = model.classify_voxels(encoded, voxels, operator, temperature=temperature, norm_weight=norm_weight)[0]
         values.append(scores.float().cpu().numpy())
     return np.concatenate(values) if values else np.zeros(0, np.float32)
