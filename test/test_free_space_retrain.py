@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from toy_world import toy_config
+from toy_world import TOY_ARCH, TOY_GRID, toy_config, toy_frame
 
 from loc_core.geometry.free_space import observed_free
 from loc_core.geometry.voxel_grid import VoxelGrid
@@ -135,6 +135,7 @@ def test_free_space_targets_fill_only_where_labels_say_nothing():
 
 @pytest.fixture(scope='module')
 def kitti_sample():
+    """Scan 0 of SemanticKITTI 07 on the toy grid, its own labelled points voxelised as labels."""
     from conftest import _require
 
     from loc_core.data.occ3d_io import Occ3DLabels
@@ -142,28 +143,27 @@ def kitti_sample():
 
     root = _require('semantickitti-mini')
     frame = SemanticKittiSource(root, '07', scans=[0]).frame(0)
-    grid = VoxelGrid()
+    grid = VoxelGrid(TOY_GRID.point_range, TOY_GRID.voxel_size)
     points = frame.points_ego()
     inside = grid.in_range(points) & (frame.point_labels < 17)
     index = grid.point_to_index(points[inside])
-    semantics = np.full(grid.shape, 17, np.uint8)  # the scan's own labelled points voxelised
+    semantics = np.full(grid.shape, 17, np.uint8)
     semantics[index[:, 0], index[:, 1], index[:, 2]] = frame.point_labels[inside]
     ones = np.ones(grid.shape, np.uint8)
     frame.occupancy = Occ3DLabels(semantics, ones, ones)
-    return TrainingSample.from_frame(frame, (352, 128), source='real', geometry_mask='camera_or_lidar')
+    return TrainingSample.from_frame(frame, tuple(TOY_ARCH['image_size']), source='real',
+                                     geometry_mask='camera_or_lidar')
 
 
-def test_a_mixed_step_with_a_semantickitti_scan_trains(kitti_sample, synthetic_frame, tmp_path):
-    from loc_core.config import GridConfig
-    from loc_core.config import ModelConfig
+def test_a_mixed_step_with_a_semantickitti_scan_trains(kitti_sample, tmp_path):
     from loc_core.train.trainer import Trainer
 
     assert kitti_sample.origin[2] > 1.5  # the ego frame lies on the road below the LiDAR
     assert len(kitti_sample.points) > 100_000 and len(kitti_sample.images) == 1
-    synthetic = TrainingSample.from_frame(synthetic_frame, (352, 128))
-    config = toy_config(lr=1e-3, batch_size=2, voxels_per_frame=512, checkpoint_every=1000, real_fraction=0.5,
-                        beam_dropout=1.0, free_space_targets=True)
-    config = replace(config, grid=GridConfig(), model=ModelConfig('fusion_small', {'free_space_input': True}))
+    synthetic = TrainingSample.from_frame(toy_frame(0), tuple(TOY_ARCH['image_size']))
+    config = toy_config(lr=1e-3, batch_size=2, checkpoint_every=1000, real_fraction=0.5, beam_dropout=1.0,
+                        free_space_targets=True)
+    config.model.overrides['free_space_input'] = True
     trainer = Trainer(config, [synthetic, kitti_sample], tmp_path)
     before = trainer.model.trunk.stem[0].weight.detach().clone()
     history = trainer.run(1)
