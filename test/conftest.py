@@ -4,7 +4,7 @@ import os
 import pytest
 
 from loc_core.data.sample_data import (LIDARSEG_FRAMES, NUSCENES_MINI_SCENE, OCC3D_SAMPLE,
-                                       sample_data_root)
+                                       SEMANTICKITTI_MINI, sample_data_root)
 
 
 def _require(relative: str):
@@ -31,6 +31,11 @@ def lidarseg_folder():
 @pytest.fixture(scope='session')
 def occ3d_sample_path():
     return _require(OCC3D_SAMPLE)
+
+
+@pytest.fixture(scope='session')
+def semantickitti_root():
+    return _require(SEMANTICKITTI_MINI)
 
 
 @pytest.fixture(scope='session')

@@ -157,9 +157,16 @@ def test_loc_eval_on_the_lidarseg_frames(lidarseg_folder, tmp_path, capsys):
     assert points['frames'] == 1 and points['points'] > 10000
     assert 0 <= points['miou'] <= 100 and 0 <= points['geometry_recall'] <= 100
     assert '255' in report['protocol'] and 'point_protocol' in report
+    assert report['point_miou'] == points['miou'] and report['geometry_iou'] == standard['mask_lidar']['geometry_iou']
+    assert report['points_outside_grid'] == points['points_outside_grid'] > 0  # points beyond 40 m
+    raw = report['raw_sweep']  # the input sweep voxelised, scored on the same frame
+    assert raw['mask_lidar']['frames'] == 1 and 0 <= raw['mask_lidar']['geometry_iou'] <= 100
+    assert raw['mask_lidar']['occupied_labels_per_frame'] == standard['mask_lidar']['occupied_labels_per_frame']
+    assert raw['points']['geometry_recall'] == 100.0  # every labelled point lies in its own occupied voxel
     assert report['frames_skipped'] == 0
     (line,) = per_frame.read_text().splitlines()
     record = json.loads(line)
     assert record['token'] == 'frame_00' and record['scene'] == 'lidarseg-11frames'
     assert record['mask_camera'] is None and record['mask_lidar']['geometry_iou'] is not None
+    assert record['raw_sweep']['mask_camera'] is None and record['raw_sweep']['occupied_predicted'] > 0
     assert record['occupied_ground_truth'] == int((semantics != 17).sum()) and record['occupied_predicted'] > 0

@@ -9,6 +9,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 NUSCENES_MINI_SCENE = 'nuscenes-mini-scene0916'
 LIDARSEG_FRAMES = 'nuscenes-lidarseg-11frames'
 OCC3D_SAMPLE = 'occ3d-sample/labels.npz'
+SEMANTICKITTI_MINI = 'semantickitti-mini'
 
 
 def sample_data_root() -> Path | None:

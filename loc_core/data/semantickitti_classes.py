@@ -64,34 +64,30 @@ SEMANTICKITTI_TO_OCC3D = {
     258: ('moving-truck', 10, True),
     259: ('moving-other-vehicle', 0, True),
 }
-# The raw ids of objects that carry instance ids (things); moving-* map to their static raw id, so
-# one object keeps one key whether it stands or drives.
-THING_RAW_IDS = (10, 11, 13, 15, 16, 18, 20, 30, 31, 32)
-MOVING_TO_STATIC_RAW = {252: 10, 253: 31, 254: 30, 255: 32, 256: 16, 257: 13, 258: 18, 259: 20}
+# The raw ids of objects that carry instance ids (things), moving-* included. Instance ids count
+# per raw class: person 1 and moving-person 1 are two different people (checked on sequence 07).
+THING_RAW_IDS = (10, 11, 13, 15, 16, 18, 20, 30, 31, 32, 252, 253, 254, 255, 256, 257, 258, 259)
 
 _LOOKUP_SIZE = 1 << 16
 _OCC3D_LOOKUP = np.full(_LOOKUP_SIZE, UNLABELLED_ID, dtype=np.uint8)
 _MOVING_LOOKUP = np.zeros(_LOOKUP_SIZE, dtype=bool)
 _KNOWN_LOOKUP = np.zeros(_LOOKUP_SIZE, dtype=bool)
-_STATIC_RAW_LOOKUP = np.arange(_LOOKUP_SIZE, dtype=np.int64)
 for _raw, (_name, _occ3d, _moving) in SEMANTICKITTI_TO_OCC3D.items():
     _OCC3D_LOOKUP[_raw], _MOVING_LOOKUP[_raw], _KNOWN_LOOKUP[_raw] = _occ3d, _moving, True
-for _raw, _static in MOVING_TO_STATIC_RAW.items():
-    _STATIC_RAW_LOOKUP[_raw] = _static
-_THING_LOOKUP = np.isin(_STATIC_RAW_LOOKUP, THING_RAW_IDS)
+_THING_LOOKUP = np.isin(np.arange(_LOOKUP_SIZE), THING_RAW_IDS)
 
 
 def decode_labels(raw) -> dict:
     """(N,) uint32 `.label` values -> dict of (N,) arrays:
     `occ3d` uint8 Occ3D ids (255 = unlabelled or unknown id), `moving` bool (a moving-* class),
-    `instance` int32 object key (static raw class id * 65536 + instance id, so the same car keeps
-    its key when it starts moving; -1 for stuff classes and things without an instance id),
+    `instance` int32 object key (raw class id * 65536 + instance id, unique within a sequence;
+    -1 for stuff classes and things without an instance id),
     `unknown` bool (a raw id outside the table)."""
     raw = np.asarray(raw, dtype=np.uint32)
     semantic = (raw & 0xFFFF).astype(np.int64)
     instance = (raw >> 16).astype(np.int64)
     is_object = _THING_LOOKUP[semantic] & (instance > 0)
-    key = np.where(is_object, _STATIC_RAW_LOOKUP[semantic] * _LOOKUP_SIZE + instance, -1).astype(np.int32)
+    key = np.where(is_object, semantic * _LOOKUP_SIZE + instance, -1).astype(np.int32)
     return {'occ3d': _OCC3D_LOOKUP[semantic], 'moving': _MOVING_LOOKUP[semantic], 'instance': key,
             'unknown': ~_KNOWN_LOOKUP[semantic]}
 

@@ -7,6 +7,8 @@
     python -m loc_core.gt.cli --lidarseg ../shared/data/nuscenes-lidarseg-11frames --out out/gt
     python -m loc_core.evaluation.cli --lidarseg ../shared/data/nuscenes-lidarseg-11frames \
         --labels-dir out/gt --prompt-sets standard --per-frame out/eval_frames.jsonl
+    python -m loc_core.evaluation.cli --semantickitti ../shared/data/semantickitti-mini --sequences 07 \
+        --labels-dir out/gt-semantickitti --checkpoint real --json
 
 Prints Occ3D mIoU / geometry IoU per prompt set (standard, synonyms, renamed) inside mask_camera
 and inside mask_lidar, and open-set AUROC / FPR@95; with --json one JSON object on stdout. Ground
@@ -14,7 +16,12 @@ truth 255 (occupied but unlabelled) counts for geometry only (see metrics.PROTOC
 empty on a frame (mask_camera of LiDAR-only frames) skips that frame, and a mask empty on every
 frame gives None. --lidarseg (LiDAR-only frames with per-point labels) also scores points as the
 nuScenes-lidarseg benchmark does (see point_metrics); with --labels-dir the frames also get dense
-labels. --per-frame FILE writes one JSON line per evaluated frame (standard prompts), atomically;
+labels; --semantickitti DIR --sequences 07 scores SemanticKITTI's labelled points the same way over
+the classes its table maps to (point_metrics). Every report holds 'raw_sweep', the trivial baseline
+scored by the same code (raw_sweep: the input sweep voxelised, no network: geometry IoU, precision,
+recall and occupied voxels per frame inside each mask); where points are scored, the report's top
+level holds the headline: 'point_miou', 'point_per_class_iou', 'points_outside_grid' and
+'geometry_iou' (inside mask_lidar), of the standard prompts (else the first set). --per-frame FILE writes one JSON line per evaluated frame (standard prompts), atomically;
 '-' prints them on stdout before the summary. Every prompt set gets report[set]['open_set'] (AUROC and
 FPR@95 of the unknown score against that set's prompts; report['open_set'] is the standard set's).
 --rayiou adds report[set]['rayiou'] for the standard prompts (else the first set): SparseOcc's RayIoU
@@ -48,7 +55,11 @@ def parse_args(argv=None):
     parser.add_argument('--nuscenes-version', default='v1.0-mini')
     parser.add_argument('--lidarseg', metavar='DIR',
                         help='the nuScenes-lidarseg sequence folder (frames.json): point-level scores')
-    parser.add_argument('--labels-dir', help='dense labels for the nuScenes or lidarseg frames')
+    parser.add_argument('--semantickitti', metavar='DIR',
+                        help="a SemanticKITTI root (sequences/XX/...): point-level scores; with --sequences")
+    parser.add_argument('--sequences', default='07',
+                        help="SemanticKITTI sequences, comma separated (default %(default)s: never train on it)")
+    parser.add_argument('--labels-dir', help='dense labels for the nuScenes, lidarseg or SemanticKITTI frames')
     parser.add_argument('--max-frames', type=int)
     parser.add_argument('--unknown-threshold', type=float, help='override inference.unknown_threshold')
     parser.add_argument('--unknown-temperature', type=float,
@@ -87,12 +98,14 @@ def main(argv=None) -> int:
     from loc_core.config import ConfigError, LocConfig
     from loc_core.data.accumulate import accumulate
     from loc_core.data.frame_sources import lidarseg_frames, nuscenes_frames, parse_seeds, sim_config, synthetic_frames
+    from loc_core.evaluation.point_metrics import SEMANTICKITTI_POINT_PROTOCOL, semantickitti_point_classes
     from loc_core.evaluation.prompts import PROMPT_SETS
     from loc_core.inference.predictor import LocPredictor
     from loc_core.models.checkpoint import CheckpointError
 
-    if sum(bool(v) for v in (args.synthetic_seeds, args.nuscenes_dataroot, args.lidarseg)) != 1:
-        print('loc-eval: give exactly one of --synthetic-seeds, --nuscenes-dataroot or --lidarseg', file=sys.stderr)
+    if sum(bool(v) for v in (args.synthetic_seeds, args.nuscenes_dataroot, args.lidarseg, args.semantickitti)) != 1:
+        print('loc-eval: give exactly one of --synthetic-seeds, --nuscenes-dataroot, --lidarseg or --semantickitti',
+              file=sys.stderr)
         return 2
     if args.accumulate < 0:
         print(f'loc-eval: --accumulate must be >= 0, got {args.accumulate}', file=sys.stderr)
@@ -123,15 +136,25 @@ def main(argv=None) -> int:
         elif args.lidarseg:
             frames = lidarseg_frames(args.lidarseg, args.labels_dir)
             poses = lidarseg_scene_poses(args.lidarseg)
+        elif args.semantickitti:
+            from loc_core.data.semantickitti_source import sequences_frames
+
+            frames = sequences_frames(args.semantickitti, args.sequences, args.labels_dir)
+            poses = None  # RayIoU rays start at each frame's LiDAR
         else:
             frames = nuscenes_frames(args.nuscenes_dataroot, args.nuscenes_version, args.labels_dir)
             poses = nuscenes_scene_poses(args.nuscenes_dataroot, args.nuscenes_version)
         frames = accumulate(frames, args.accumulate)
         records = []
         report = evaluate_with_extras(predictor, frames, sets, args.max_frames, args.homogenisation,
-                                      points=bool(args.lidarseg), on_frame=records.append, rayiou=args.rayiou,
+                                      points=bool(args.lidarseg or args.semantickitti), on_frame=records.append,
+                                      rayiou=args.rayiou,
                                       scene_poses=poses if args.rayiou_origins == 'sequence' else None,
-                                      export_dir=args.export, bootstrap=args.bootstrap)
+                                      export_dir=args.export, bootstrap=args.bootstrap,
+                                      point_classes=semantickitti_point_classes() if args.semantickitti else None)
+        if args.semantickitti:
+            report['point_protocol'] = SEMANTICKITTI_POINT_PROTOCOL
+            report['sequences'] = args.sequences
         if args.per_frame:
             write_per_frame(args.per_frame, records)
     except (ConfigError, CheckpointError, ValueError, RuntimeError, OSError) as exc:
@@ -147,24 +170,48 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(report, sort_keys=True))
     else:
+        from loc_core.evaluation.report_text import print_report
+
         print_report(report, sets)
     return 0
 
 
 def evaluate_with_extras(predictor, frames, sets, max_frames=None, homogenisation: bool = False,
                          points: bool = False, on_frame=None, rayiou: bool = False, scene_poses=None,
-                         export_dir: str | None = None, bootstrap: int = 0, level: float = 0.95) -> dict:
-    """`evaluator.evaluate` plus loc-eval's extras: with `rayiou` report[recorded set]['rayiou']
-    (origins from `scene_poses`, a ScenePoses, else each frame's LiDAR origin), with `export_dir`
-    the Occ3D export of every prediction, with `bootstrap` N > 0 report[set]['bootstrap'] for every
-    set (SceneGroups.interval)."""
+                         export_dir: str | None = None, bootstrap: int = 0, level: float = 0.95,
+                         point_classes=None) -> dict:
+    """`evaluator.evaluate` (points scored over `point_classes`, None: lidarseg's 1-16) plus loc-eval's
+    extras: report['raw_sweep'] (raw_sweep.RawSweepBaseline on the same frames; each per-frame
+    record gets 'raw_sweep' {mask_camera, mask_lidar: geometry IoU or None, occupied_predicted}), with
+    `points` the headline keys (point_miou, point_per_class_iou, points_outside_grid, geometry_iou
+    inside mask_lidar), with `rayiou` report[recorded set]['rayiou'] (origins from `scene_poses`, a
+    ScenePoses, else each frame's LiDAR origin), with `export_dir` the Occ3D export of every
+    prediction, with `bootstrap` N > 0 report[set]['bootstrap'] for every set
+    (SceneGroups.interval)."""
     from loc_core.evaluation.evaluator import evaluate
+    from loc_core.evaluation.frame_scores import PromptSetScores
+    from loc_core.evaluation.point_metrics import POINT_CLASS_IDS
+    from loc_core.evaluation.raw_sweep import RawSweepBaseline
 
-    extras = PredictionHooks(rayiou, export_dir, scene_poses=scene_poses)
+    point_classes = POINT_CLASS_IDS if point_classes is None else tuple(point_classes)
+    baseline = RawSweepBaseline(PromptSetScores(points, point_classes))
+    extras = PredictionHooks(rayiou, export_dir, scene_poses=scene_poses, raw_sweep=baseline)
     groups = SceneGroups() if bootstrap else None
-    report = evaluate(predictor, frames, sets, max_frames, homogenisation, points=points, on_frame=on_frame,
-                      on_prediction=extras if extras.active else None, on_scored=groups)
+
+    def record(line):
+        line['raw_sweep'] = baseline.last_record()
+        on_frame(line)
+
+    report = evaluate(predictor, frames, sets, max_frames, homogenisation, points=points,
+                      on_frame=record if on_frame is not None else None, on_prediction=extras, on_scored=groups,
+                      point_classes=point_classes)
+    report['raw_sweep'] = baseline.summary()
     recorded = 'standard' if 'standard' in sets else sets[0] if sets else None
+    if points and recorded:
+        scored = report[recorded]
+        report.update(point_miou=scored['points']['miou'], point_per_class_iou=scored['points']['per_class_iou'],
+                      points_outside_grid=scored['points']['points_outside_grid'],
+                      geometry_iou=scored['mask_lidar']['geometry_iou'], headline_prompt_set=recorded)
     if rayiou and recorded:
         report[recorded]['rayiou'] = extras.rays.summary()
         report[recorded]['rayiou']['origins'] = 'sequence' if scene_poses is not None else 'lidar'
@@ -304,23 +351,23 @@ class SceneGroups:
 
 
 class PredictionHooks:
-    """evaluate()'s `on_prediction`: RayIoU (frames with dense labels; origins from `scene_poses`,
-    else the frame's LiDAR origin) and/or the Occ3D export of every prediction (tokens: the frame's,
-    else frame_<n>)."""
+    """evaluate()'s `on_prediction`: the raw-sweep baseline (a RawSweepBaseline, on every frame), RayIoU
+    (frames with dense labels; origins from `scene_poses`, else the frame's LiDAR origin) and/or the
+    Occ3D export of every prediction (tokens: the frame's, else frame_<n>)."""
 
-    def __init__(self, rayiou: bool = False, export_dir: str | None = None, scene_poses: ScenePoses | None = None):
+    def __init__(self, rayiou: bool = False, export_dir: str | None = None, scene_poses: ScenePoses | None = None,
+                 raw_sweep=None):
         from loc_core.evaluation.rayiou import RayMetrics
 
         self.rays = RayMetrics() if rayiou else None
         self.export_dir = export_dir
         self.scene_poses = scene_poses
+        self.raw_sweep = raw_sweep
         self.count = 0
 
-    @property
-    def active(self) -> bool:
-        return self.rays is not None or bool(self.export_dir)
-
     def __call__(self, frame, semantics, grid) -> None:
+        if self.raw_sweep is not None:
+            self.raw_sweep(frame, semantics, grid)
         labels = frame.occupancy
         if self.rays is not None and labels is not None and labels.semantics.shape == semantics.shape:
             from loc_core.evaluation.rayiou import lidar_origin
@@ -348,59 +395,6 @@ def write_per_frame(target: str, records: list) -> None:
     from loc_core.data.occ3d_io import atomic_write_bytes
 
     atomic_write_bytes(target, text.encode())
-
-
-def print_report(report: dict, sets) -> None:
-    for name in sets:
-        print_prompt_set(name, report[name])
-    if not sets:
-        o = report['open_set']
-        print(f'open set   AUROC {o["auroc"]}  FPR@95 {o["fpr95"]}  ({o["novel_voxels"]} novel / {o["known_voxels"]} known voxels)')
-    if 'homogenisation' in report:
-        h = report['homogenisation']
-        print(f'features   inter-class cosine {h["inter_class_cosine"]}  intra-class cosine {h["intra_class_cosine"]}')
-
-
-def print_prompt_set(name: str, r: dict) -> None:
-    """One prompt set's lines: inside mask_camera, inside mask_lidar, and the points when scored."""
-    for mask, m in (('mask_camera', r), ('mask_lidar', r['mask_lidar'])):
-        if not m['frames']:
-            why = (f'the mask is empty on all {m["empty_mask_frames"]} labelled frames' if m['empty_mask_frames']
-                   else 'no frame has dense labels')
-            print(f'{name:10s} {mask:11s} no figures ({why})')
-            continue
-        print(f'{name:10s} {mask:11s} mIoU {_pct(m["miou"])}  geometry IoU {_pct(m["geometry_iou"])}  '
-              f'({m["frames"]} frames, {m["empty_mask_frames"]} with an empty mask)')
-    if 'points' in r:
-        p = r['points']
-        print(f'{name:10s} points      mIoU {_pct(p["miou"])}  geometry recall {_pct(p["geometry_recall"])}  '
-              f'({p["points"]} points, {p["frames"]} frames)')
-    if 'open_set' in r:
-        o = r['open_set']
-        print(f'{name:10s} open set    AUROC {_fraction(o["auroc"])}  FPR@95 {_fraction(o["fpr95"])}  '
-              f'({o["novel_voxels"]} novel / {o["known_voxels"]} known voxels)')
-    if 'rayiou' in r:
-        y = r['rayiou']
-        print(f'{name:10s} rays        RayIoU {_pct(y["rayiou"])}  @1m {_pct(y["rayiou_1m"])}  '
-              f'@2m {_pct(y["rayiou_2m"])}  @4m {_pct(y["rayiou_4m"])}  ({y["rays"]} rays, {y["frames"]} frames, '
-              f'origins: {y.get("origins", "lidar")})')
-    if 'bootstrap' in r:
-        b = r['bootstrap']
-        print(f'{name:10s} bootstrap   mIoU {_interval(b["miou"], _pct)}  AUROC {_interval(b["auroc"], _fraction)}  '
-              f'FPR@95 {_interval(b["fpr95"], _fraction)}  (median [{b["level"]:.0%} interval], '
-              f'{b["groups"]} scenes, {b["resamples"]} resamples)')
-
-
-def _fraction(value) -> str:
-    return '  n/a' if value is None else f'{value:.3f}'
-
-
-def _interval(values: dict, fmt) -> str:
-    return f'{fmt(values["median"]).strip()} [{fmt(values["low"]).strip()}, {fmt(values["high"]).strip()}]'
-
-
-def _pct(value) -> str:
-    return '   n/a' if value is None else f'{value:6.2f}'
 
 
 if __name__ == '__main__':

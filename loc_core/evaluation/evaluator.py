@@ -16,7 +16,7 @@ from loc_core.evaluation.frame_scores import PromptSetScores, frame_record
 from loc_core.evaluation.homogenisation import HomogenisationMeter
 from loc_core.evaluation.metrics import PROTOCOL
 from loc_core.evaluation.openset import auroc, fpr_at_tpr
-from loc_core.evaluation.point_metrics import POINT_PROTOCOL
+from loc_core.evaluation.point_metrics import POINT_CLASS_IDS, POINT_PROTOCOL
 from loc_core.evaluation.prompts import PROMPT_SETS
 
 log = logging.getLogger(__name__)
@@ -24,16 +24,17 @@ log = logging.getLogger(__name__)
 
 def evaluate(predictor, frames, prompt_sets=('standard', 'synonyms', 'renamed'), max_frames: int | None = None,
              homogenisation: bool = False, points: bool = False, on_frame=None,
-             on_prediction=None, on_scored=None) -> dict:
+             on_prediction=None, on_scored=None, point_classes=POINT_CLASS_IDS) -> dict:
     """-> {'protocol': how voxels are counted (metrics.PROTOCOL), 'standard': {miou, geometry_iou,
     per_class_iou, frames, empty_mask_frames} inside mask_camera, with 'mask_lidar': the same inside
     mask_lidar (and 'points': point-level scores when `points`) and 'open_set': {auroc, fpr95,
     novel_voxels, known_voxels} of the unknown score against this set's prompts, 'synonyms': ...,
     'open_set': the standard prompts' open set (empty without them), 'frames_skipped', 'seconds'}
-    (+ 'homogenisation' when asked, 'point_protocol' with `points`). Frames without dense labels (and,
-    with `points`, without point labels) are skipped and counted. `on_frame(record)` receives each
-    evaluated frame's `frame_scores.frame_record` for the standard prompts (else the first set),
-    `on_prediction(frame, semantics, grid)` that set's (X,Y,Z) uint8 prediction, and
+    (+ 'homogenisation' when asked, 'point_protocol' with `points`). Points are scored over the Occ3D
+    ids `point_classes` (default the lidarseg benchmark's 1-16). Frames without dense labels (and,
+    with `points`, without point labels) are skipped and counted. `on_prediction(frame, semantics,
+    grid)` receives the standard prompts' (else the first set's) (X,Y,Z) uint8 prediction of each
+    evaluated frame, then `on_frame(record)` that frame's `frame_scores.frame_record`, and
     `on_scored(prompt_set, frame, scores, open_set)` every set's scores of every frame: its
     PromptSetScores and (unknown scores, novel flags) of `open_set_scores`, or None without dense
     labels. The unknown threshold applies to the standard prompts only: it is calibrated on them, so
@@ -44,7 +45,7 @@ def evaluate(predictor, frames, prompt_sets=('standard', 'synonyms', 'renamed'),
     original = (predictor.prompts, predictor.class_ids)
     inference = predictor.config.inference
     threshold = inference.unknown_threshold
-    totals = {name: PromptSetScores(points) for name in prompt_sets}
+    totals = {name: PromptSetScores(points, point_classes) for name in prompt_sets}
     recorded = 'standard' if 'standard' in prompt_sets else next(iter(prompt_sets), None)
     scores = {name: [] for name in prompt_sets}
     novel = {name: [] for name in prompt_sets}
@@ -62,13 +63,13 @@ def evaluate(predictor, frames, prompt_sets=('standard', 'synonyms', 'renamed'),
                 inference.unknown_threshold = threshold if name == 'standard' else -1.0
                 result = predictor.predict(frame, with_features=meter is not None and name == 'standard')
                 semantics = result.to_occ3d_semantics()
-                here = PromptSetScores(points)
+                here = totals[name].empty()
                 here.add(frame, semantics, result.grid)
                 totals[name].merge(here)
-                if name == recorded and on_frame is not None:
-                    on_frame(frame_record(frame, semantics, here, name))
                 if name == recorded and on_prediction is not None:
                     on_prediction(frame, semantics, result.grid)
+                if name == recorded and on_frame is not None:
+                    on_frame(frame_record(frame, semantics, here, name))
                 open_set = None
                 if frame.occupancy is not None:
                     open_set = open_set_scores(result, frame.occupancy)

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 from loc_core.data.vocabulary import FREE_ID
 from loc_core.evaluation.metrics import OccupancyMetrics
-from loc_core.evaluation.point_metrics import PointMetrics
+from loc_core.evaluation.point_metrics import POINT_CLASS_IDS, PointMetrics
 
 MASKS = ('mask_camera', 'mask_lidar')
 
 
 class PromptSetScores:
     """Accumulates one prompt set's scores over frames. `points`: also score the frames' labelled
-    LiDAR points (see point_metrics)."""
+    LiDAR points (see point_metrics) over the Occ3D ids `point_classes`."""
 
-    def __init__(self, points: bool = False):
+    def __init__(self, points: bool = False, point_classes=POINT_CLASS_IDS):
         self.masks = {name: OccupancyMetrics() for name in MASKS}
-        self.points = PointMetrics() if points else None
+        self.point_classes = tuple(point_classes)
+        self.points = PointMetrics(self.point_classes) if points else None
+
+    def empty(self) -> PromptSetScores:
+        """A new accumulator scoring the same things (one frame's)."""
+        return PromptSetScores(self.points is not None, self.point_classes)
 
     def add(self, frame, semantics, grid) -> None:
         """`semantics` (X,Y,Z) uint8 predicted Occ3D ids on `grid` (ego frame of `frame`). Dense
@@ -42,6 +47,18 @@ class PromptSetScores:
         report['mask_lidar'] = self.masks['mask_lidar'].summary(names)
         if self.points is not None:
             report['points'] = self.points.summary()
+        return report
+
+    def geometry_summary(self) -> dict:
+        """`summary` without classes: mask_camera's OccupancyMetrics.geometry_summary at the top
+        level, 'mask_lidar' the same, and 'points' {geometry_recall, points, points_in_free,
+        points_outside_grid, frames} when points are scored (for a prediction that names no class)."""
+        report = self.masks['mask_camera'].geometry_summary()
+        report['mask_lidar'] = self.masks['mask_lidar'].geometry_summary()
+        if self.points is not None:
+            points = self.points.summary()
+            report['points'] = {k: points[k] for k in ('geometry_recall', 'points', 'points_in_free',
+                                                       'points_outside_grid', 'frames')}
         return report
 
 

@@ -86,13 +86,32 @@ class OccupancyMetrics:
         union = tp + self.geometry[0, 1] + self.geometry[1, 0]
         return float(tp / union * 100.0) if union else float('nan')
 
+    def geometry_precision_recall(self) -> tuple[float, float]:
+        """(precision, recall) of the occupied class, percent: the share of voxels predicted
+        occupied that the labels call occupied, and of labelled-occupied voxels predicted occupied
+        (NaN where the denominator is 0)."""
+        tp = self.geometry[1, 1]
+        predicted, labelled = self.geometry[:, 1].sum(), self.geometry[1, :].sum()
+        return (float(tp / predicted * 100.0) if predicted else float('nan'),
+                float(tp / labelled * 100.0) if labelled else float('nan'))
+
+    def geometry_summary(self) -> dict:
+        """The class-free figures: {'geometry_iou', 'geometry_precision', 'geometry_recall' (percent
+        or None), 'occupied_predicted_per_frame', 'occupied_labels_per_frame' (voxels inside the
+        mask, mean over counted frames, or None), 'frames', 'empty_mask_frames'}."""
+        precision, recall = self.geometry_precision_recall()
+        per_frame = (lambda count: float(count) / self.frames) if self.frames else (lambda count: None)
+        return {'geometry_iou': none_if_nan(self.geometry_iou()), 'geometry_precision': none_if_nan(precision),
+                'geometry_recall': none_if_nan(recall),
+                'occupied_predicted_per_frame': per_frame(self.geometry[:, 1].sum()),
+                'occupied_labels_per_frame': per_frame(self.geometry[1, :].sum()),
+                'frames': self.frames, 'empty_mask_frames': self.empty_mask_frames}
+
     def summary(self, names=None) -> dict:
-        """{'miou', 'geometry_iou' (percent or None), 'per_class_iou' {name: percent or None},
-        'frames', 'empty_mask_frames'}."""
+        """`geometry_summary` plus {'miou' (percent or None), 'per_class_iou' {name: percent or None}}."""
         ious = self.per_class_iou()[:NUM_SEMANTIC_CLASSES] * 100.0
         names = names or [str(i) for i in range(NUM_SEMANTIC_CLASSES)]
-        return {'miou': none_if_nan(self.miou()), 'geometry_iou': none_if_nan(self.geometry_iou()),
-                'frames': self.frames, 'empty_mask_frames': self.empty_mask_frames,
+        return {'miou': none_if_nan(self.miou()), **self.geometry_summary(),
                 'per_class_iou': {n: none_if_nan(v) for n, v in zip(names, ious)}}
 
 

@@ -2,6 +2,7 @@
 
     python -m loc_core.gt.cli --dataroot DIR --version v1.0-mini --scene scene-0916 --out OUT
     python -m loc_core.gt.cli --lidarseg DIR --out OUT
+    python -m loc_core.gt.cli --semantickitti DIR --sequences 00,01 --out OUT
     python -m loc_core.gt.cli --synthetic --seed 3 --frames 20 --out OUT
     python -m loc_core.gt.cli --dataroot DIR --version v1.0-trainval --scene all --out OUT --ray auto
     python -m loc_core.gt.cli --synthetic --seeds 0-9 --frames 20 --out OUT
@@ -30,7 +31,7 @@ from collections import Counter
 from pathlib import Path
 
 from loc_core.data.frame_sources import parse_seeds
-from loc_core.gt.config import DenseLabelConfig
+from loc_core.gt.config import KITTI_EGO_BOX, DenseLabelConfig
 from loc_core.gt.output import check_or_write_settings, is_finished, labels_path, safe_name, settings_record, write_labels
 from loc_core.gt.pipeline import DenseLabelPipeline, keyframe_indices
 
@@ -47,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument('--scene', help="nuScenes scene name, names separated by commas, or 'all' "
                         '(default: the only scene)')
     source.add_argument('--lidarseg', help='folder of the 11-frame lidarseg sequence (frames.json)')
+    source.add_argument('--semantickitti', metavar='DIR', help='SemanticKITTI root (holding sequences/XX/)')
+    source.add_argument('--sequences', help="with --semantickitti: e.g. 00,01 or 00-07 or 'all' (default all)")
     source.add_argument('--synthetic', action='store_true', help='a synthetic world sequence')
     source.add_argument('--seed', type=int, help='synthetic world seed (default 0)')
     source.add_argument('--seeds', help='several synthetic scenes, e.g. 3,4,7 or 0-9 (instead of --seed)')
@@ -85,15 +88,20 @@ def load_config(args) -> DenseLabelConfig:
             values[name.strip()] = json.loads(raw)
         except json.JSONDecodeError:
             values[name.strip()] = raw
+    if getattr(args, 'semantickitti', None) and 'ego_box' not in values:
+        values['ego_box'] = KITTI_EGO_BOX
     return DenseLabelConfig.from_dict(values)
 
 
 def scene_jobs(args) -> tuple[list, object]:
     """The scenes to label, as small picklable jobs (dicts, see `load_scene`), and the nuScenes tables
     (devkit `NuScenes`, loaded once for every scene; None for the other sources)."""
-    chosen = [bool(args.dataroot), bool(args.lidarseg), bool(args.synthetic)]
+    kitti = getattr(args, 'semantickitti', None)
+    chosen = [bool(args.dataroot), bool(args.lidarseg), bool(args.synthetic), bool(kitti)]
     if sum(chosen) != 1:
-        raise ValueError('choose exactly one source: --dataroot, --lidarseg or --synthetic')
+        raise ValueError('choose exactly one source: --dataroot, --lidarseg, --semantickitti or --synthetic')
+    if getattr(args, 'sequences', None) and not kitti:
+        raise ValueError('--sequences goes with --semantickitti')
     if args.seeds is not None and (not args.synthetic or args.seed is not None):
         raise ValueError('--seeds goes with --synthetic, instead of --seed')
     if args.dataroot:
@@ -103,6 +111,11 @@ def scene_jobs(args) -> tuple[list, object]:
                 for name in names], nusc
     if args.lidarseg:
         return [{'kind': 'lidarseg', 'folder': str(args.lidarseg)}], None
+    if kitti:
+        from loc_core.data.semantickitti_source import parse_sequences
+
+        return [{'kind': 'semantickitti', 'root': str(kitti), 'sequence': name}
+                for name in parse_sequences(args.sequences or 'all', kitti)], None
     seeds = parse_seeds(args.seeds) if args.seeds is not None else [0 if args.seed is None else args.seed]
     return [{'kind': 'synthetic', 'seed': seed, 'frames': args.frames} for seed in dict.fromkeys(seeds)], None
 
@@ -137,6 +150,8 @@ def job_label(job: dict) -> str:
     """A job in messages: 'scene scene-0916', 'synthetic seed 3', 'lidarseg DIR'."""
     if job['kind'] == 'nuscenes':
         return f"scene {job['scene']}"
+    if job['kind'] == 'semantickitti':
+        return f"semantickitti sequence {job['sequence']}"
     return f"synthetic seed {job['seed']}" if job['kind'] == 'synthetic' else f"lidarseg {job['folder']}"
 
 
@@ -158,6 +173,10 @@ def load_scene(job: dict, nusc=None):
 
         frames = list(LidarsegSequenceSource(job['folder']))
         return frames, frames[0].scene if frames else 'lidarseg', {'kind': 'lidarseg', 'folder': job['folder']}
+    if job['kind'] == 'semantickitti':
+        from loc_core.data.semantickitti_scene import semantickitti_scene
+
+        return semantickitti_scene(job['root'], job['sequence'])
     try:
         from loc_core.sim.source import SyntheticSource
     except ImportError as exc:

@@ -11,6 +11,10 @@ from loc_core.geometry.voxel_grid import OCC3D_RANGE, OCC3D_VOXEL_SIZE, VoxelGri
 # The ego vehicle's own body in its ego frame (nuScenes: origin at the rear axle, x forward):
 # (xmin, ymin, zmin, xmax, ymax, zmax) metres. LiDAR returns inside it are removed.
 NUSCENES_EGO_BOX = (-1.2, -1.1, -0.5, 4.2, 1.1, 2.2)
+# SemanticKITTI (ego origin on the ground below the Velodyne): the car's own returns seen in the
+# scans lie at x = 2.45-2.55 m, z = 0.8-0.9 m (the bonnet) and x = -1.1 to -0.5 m, |y| = 1.1-1.2 m,
+# z = 1.2-1.3 m (the roof's rear edge and mirrors); the box encloses them with 0.1-0.2 m to spare.
+KITTI_EGO_BOX = (-1.4, -1.3, 0.3, 2.7, 1.3, 1.5)
 
 
 @dataclass(frozen=True)
