@@ -78,7 +78,7 @@ def test_a_widened_network_starts_out_as_its_checkpoint(synthetic_frame):
     from loc_core.models.inputs import frame_to_input
     from loc_core.train.trainer import widen_trunk_input
 
-    loaded = load_checkpoint('loc_core/checkpoints/loc_real_fusion.safetensors')
+    loaded = load_checkpoint('loc_core/checkpoints/loc_demo_fusion.safetensors')  # no free-space channels
     arch = {**loaded.model.arch, 'free_space_input': True}
     widened = create_model(arch, loaded.config.grid.to_grid(), loaded.model.text_dim)
     assert widened.bev_input_channels() == loaded.model.bev_input_channels() + GRID.shape[2]
