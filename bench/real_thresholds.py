@@ -18,8 +18,8 @@ from loc_core.data.semantickitti_source import sequences_frames
 from loc_core.data.vocabulary import FREE_ID
 from loc_core.evaluation.frame_scores import PromptSetScores
 from loc_core.evaluation.point_metrics import semantickitti_point_classes
-from loc_core.evaluation.prompts import PROMPT_SETS
-from loc_core.inference.predictor import LocPredictor
+
+from occupancy_threshold import sweep_predictor
 
 THRESHOLDS = '0.3,0.4,0.5,0.6,0.7,0.8'
 
@@ -34,12 +34,7 @@ def main():
     parser.add_argument('--json', help='write every figure here')
     args = parser.parse_args()
     start = time.perf_counter()
-    thresholds = sorted(float(t) for t in args.thresholds.split(','))
-    predictor = LocPredictor(checkpoint=args.checkpoint)
-    predictor.set_prompts(*PROMPT_SETS['standard']())
-    inference = predictor.config.inference
-    shipped = inference.occupancy_threshold
-    inference.unknown_threshold, inference.occupancy_threshold = -1e9, thresholds[0]
+    predictor, thresholds, shipped = sweep_predictor(args.checkpoint, args.thresholds)
     classes = semantickitti_point_classes()
     scores = {t: PromptSetScores(True, classes) for t in thresholds}
     counts = {t: [] for t in thresholds}
