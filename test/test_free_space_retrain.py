@@ -91,6 +91,14 @@ def test_a_widened_network_starts_out_as_its_checkpoint(synthetic_frame):
     assert torch.equal(new, old)
     assert sample.observed_free is not None and sample.observed_free.sum() > 10_000
     assert np.allclose(sample.origin, synthetic_frame.lidar_to_ego[:3, 3])
+    # carving: what the sweep sees through is never predicted occupied
+    from loc_core.models.fusion import CARVED_LOGIT
+
+    widened.arch['carve_observed_free'] = True
+    with torch.inference_mode():
+        carved = widened.encode([sample]).occupancy_logits[0]
+    free = sample.observed_free
+    assert (carved[free] == CARVED_LOGIT).all() and torch.equal(carved[~free], new[0][~free])
 
 
 def firing_order_scan(rings: int = 64, per_ring: int = 400) -> np.ndarray:

@@ -16,7 +16,8 @@ point painting does; elsewhere it reads as seen by no camera.
 With the architecture's `free_space_input` true, Z more channels follow: the voxels of each column
 that the sweep's rays cross before their returns (observed free, loc_core/geometry/free_space.py;
 the rays start at the sample's `origin`, the LiDAR's position in the ego frame). Without it
-(older checkpoints) the input is as before."""
+(older checkpoints) the input is as before. With `carve_observed_free` true the occupancy logits of
+those voxels are set to CARVED_LOGIT: the network never marks occupied what the sweep sees through."""
 from __future__ import annotations
 
 import numpy as np
@@ -67,7 +68,19 @@ def dilate(occupied: torch.Tensor, columns: int, layers: int) -> torch.Tensor:
     return grown
 
 
+CARVED_LOGIT = -30.0  # occupancy logit of a carved voxel (probability about 1e-13)
+
+
 class FusionNet(LocNetwork):
+    def encode(self, inputs: list[ModelInput]):
+        """`LocNetwork.encode`, then with `carve_observed_free` the voxels each sample's sweep sees
+        through get CARVED_LOGIT as their occupancy logit."""
+        encoded = super().encode(inputs)
+        if self.arch.get('carve_observed_free'):
+            free = torch.stack([self.observed_free(s) for s in inputs])
+            encoded.occupancy_logits = encoded.occupancy_logits.masked_fill(free, CARVED_LOGIT)
+        return encoded
+
     def bev_input_channels(self) -> int:
         free = self.grid.shape[2] if self.arch.get('free_space_input') else 0
         return self.grid.shape[2] + 1 + len(self.arch['column_heights']) * self.arch['image_channels'] + free
