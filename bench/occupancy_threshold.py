@@ -21,18 +21,25 @@ import validation_towns
 THRESHOLDS = '0.3,0.35,0.4,0.45,0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85,0.9'
 
 
+def sweep_predictor(checkpoint, thresholds_text: str):
+    """-> (LocPredictor with the standard prompts, no unknown rejection and the lowest of the
+    thresholds as its occupancy threshold; the sorted thresholds; the checkpoint's own threshold)."""
+    thresholds = sorted(float(t) for t in thresholds_text.split(','))
+    predictor = LocPredictor(checkpoint=checkpoint)
+    predictor.set_prompts(*PROMPT_SETS['standard']())
+    inference = predictor.config.inference
+    shipped = inference.occupancy_threshold
+    inference.unknown_threshold, inference.occupancy_threshold = -1e9, thresholds[0]
+    return predictor, thresholds, shipped
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     validation_towns.add_arguments(parser)
     parser.add_argument('--thresholds', default=THRESHOLDS)
     args = parser.parse_args()
     start = time.perf_counter()
-    thresholds = sorted(float(t) for t in args.thresholds.split(','))
-    predictor = LocPredictor(checkpoint=args.checkpoint)
-    predictor.set_prompts(*PROMPT_SETS['standard']())
-    inference = predictor.config.inference
-    shipped = inference.occupancy_threshold
-    inference.unknown_threshold, inference.occupancy_threshold = -1e9, thresholds[0]
+    predictor, thresholds, shipped = sweep_predictor(args.checkpoint, args.thresholds)
     meters = {t: OccupancyMetrics() for t in thresholds}
     frames = 0
     for frame in validation_towns.frames(args):

@@ -176,7 +176,10 @@ class TrainConfig:
     bending it under a smooth ground height field zero at the ego, up to `max_ground_grade` (rise per
     metre) of tilt and as much again of bowl at 40 m, `history_cut` probability that a sample holding
     earlier frames' points (a cache made with `loc-train --earlier-frames K`) keeps only those up to a
-    random age (0 to all). `precision` 'fp32' or 'bf16':
+    random age (0 to all), `beam_dropout` probability that a 64-beam sample loses every other ring
+    (loc_core/train/beams.py). `free_space_targets`: voxels that the sample's own sweep sees through
+    (loc_core/geometry/free_space.py) are free targets of the geometry loss where the labels' mask
+    says nothing. `precision` 'fp32' or 'bf16':
     the network forward under bfloat16 autocast (the losses stay float32); the device is
     `inference.device`. `class_names` 'standard' (one prompt per class) or 'many' (each step gives
     every class one of its names from loc_core/data/class_names.py, and one of `text.templates`; the
@@ -215,6 +218,8 @@ class TrainConfig:
     ground_warp: float = 0.0
     max_ground_grade: float = 0.03
     history_cut: float = 0.0
+    beam_dropout: float = 0.0  # share of 64-beam samples that lose every other ring (loc_core/train/beams.py)
+    free_space_targets: bool = False  # voxels the sample's sweep sees through are free targets where labels say nothing
     precision: str = 'fp32'
     class_names: str = 'standard'
     standard_name_share: float = 0.5
@@ -234,7 +239,7 @@ class TrainConfig:
         if not 0.0 <= self.max_ground_grade <= 0.2:
             raise ConfigError(f'train.max_ground_grade must be in [0, 0.2], got {self.max_ground_grade}')
         for name in ('real_fraction', 'camera_dropout', 'camera_drop_each', 'appearance_jitter', 'rotation_augment',
-                     'height_shift', 'ground_warp', 'history_cut', 'standard_name_share'):
+                     'height_shift', 'ground_warp', 'history_cut', 'beam_dropout', 'standard_name_share'):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f'train.{name} must be in [0, 1], got {getattr(self, name)}')
         if self.mode not in ('supervised', 'self_supervised'):

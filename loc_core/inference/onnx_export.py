@@ -1,7 +1,7 @@
 """Export of the prompt-independent part of a fusion network to ONNX (two graphs in one folder).
 
 * `dense.onnx`: images (C,3,H,W) float32 RGB in [0,1] at the model's image size, `lidar`
-  (X,Y,Z+1) float32 `lidar_bev`, `column_index` (X*Y*K,) int64 column-sample feature indices
+  (X,Y,Z+1[+Z]) float32 `lidar_bev` and, with `free_space_input`, the observed-free channels, `column_index` (X*Y*K,) int64 column-sample feature indices
   (-1 = none; `FusionNet.column_sampling`) -> `occupancy_logits` (X,Y,Z) float32, `language_columns`
   (X*Y,H) float32 (the language head's BEV map, channels last) and `camera_table` (1+C*h*w,H)
   float32 (its camera map, cells in `feature_indices` order after a FIRST row of zeros, so index
@@ -44,14 +44,17 @@ class DenseGraph(nn.Module):
     def forward(self, images, lidar, column_index):
         model = self.model
         features = model.image_encoder(images)
-        nx, ny, lidar_channels = lidar.shape
+        nx, ny, channels = lidar.shape
         cams = zero_first_table(features).index_select(0, column_index + 1).view(nx * ny, -1)
         # the trunk's 1x1 stem convolution as two products on the channels-last inputs: no
-        # concatenation and one transpose of its (X*Y,C) output instead of two of the wider inputs
+        # concatenation and one transpose of its (X*Y,C) output instead of two of the wider inputs.
+        # Trunk input order: lidar_bev (Z+1), camera features, observed free space (the rest of `lidar`)
         stem_conv, stem_norm, stem_relu = model.trunk.stem
         weight = stem_conv.weight[:, :, 0, 0]  # (C, Cin), no bias
-        mixed = lidar.reshape(nx * ny, lidar_channels) @ weight[:, :lidar_channels].T + \
-            cams @ weight[:, lidar_channels:].T
+        first = model.grid.shape[2] + 1
+        camera_end = first + cams.shape[1]
+        lidar_weight = torch.cat([weight[:, :first], weight[:, camera_end:]], dim=1)
+        mixed = lidar.reshape(nx * ny, channels) @ lidar_weight.T + cams @ weight[:, first:camera_end].T
         skip = stem_relu(stem_norm(mixed.T.reshape(1, -1, nx, ny)))
         bev = model.trunk.after_stem(skip)
         head = model.language_head
@@ -99,7 +102,8 @@ def example_inputs(model: FusionNet, num_cameras: int = 6) -> tuple:
     width, height = model.image_size
     nx, ny, nz = model.grid.shape
     samples = nx * ny * len(model.arch['column_heights'])
-    return (torch.zeros(num_cameras, 3, height, width), torch.zeros(nx, ny, nz + 1),
+    free = nz if model.arch.get('free_space_input') else 0
+    return (torch.zeros(num_cameras, 3, height, width), torch.zeros(nx, ny, nz + 1 + free),
             torch.full((samples,), -1, dtype=torch.int64))
 
 

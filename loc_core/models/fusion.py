@@ -11,12 +11,19 @@ A camera feature cell covers every depth along its rays, so without help an obje
 land on every column behind and in front of it (streaks along the camera rays). With the
 architecture's `camera_reach` [columns, layers] a voxel or column sample takes camera features
 only within that many voxels (horizontally, vertically) of a LiDAR return of the same sample, as
-point painting does; elsewhere it reads as seen by no camera."""
+point painting does; elsewhere it reads as seen by no camera.
+
+With the architecture's `free_space_input` true, Z more channels follow: the voxels of each column
+that the sweep's rays cross before their returns (observed free, loc_core/geometry/free_space.py;
+the rays start at the sample's `origin`, the LiDAR's position in the ego frame). Without it
+(older checkpoints) the input is as before. With `carve_observed_free` true the occupancy logits of
+those voxels are set to CARVED_LOGIT: the network never marks occupied what the sweep sees through."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from loc_core.geometry.free_space import observed_free
 from loc_core.models.base import LocNetwork
 from loc_core.models.inputs import ModelInput
 from loc_core.models.projection import gather_features
@@ -61,9 +68,29 @@ def dilate(occupied: torch.Tensor, columns: int, layers: int) -> torch.Tensor:
     return grown
 
 
+CARVED_LOGIT = -30.0  # occupancy logit of a carved voxel (probability about 1e-13)
+
+
 class FusionNet(LocNetwork):
+    def encode(self, inputs: list[ModelInput]):
+        """`LocNetwork.encode`, then with `carve_observed_free` the voxels each sample's sweep sees
+        through get CARVED_LOGIT as their occupancy logit."""
+        encoded = super().encode(inputs)
+        if self.arch.get('carve_observed_free'):
+            free = torch.stack([self.observed_free(s) for s in inputs])
+            encoded.occupancy_logits = encoded.occupancy_logits.masked_fill(free, CARVED_LOGIT)
+        return encoded
+
     def bev_input_channels(self) -> int:
-        return self.grid.shape[2] + 1 + len(self.arch['column_heights']) * self.arch['image_channels']
+        free = self.grid.shape[2] if self.arch.get('free_space_input') else 0
+        return self.grid.shape[2] + 1 + len(self.arch['column_heights']) * self.arch['image_channels'] + free
+
+    def observed_free(self, sample: ModelInput) -> torch.Tensor:
+        """(X,Y,Z) bool voxels the sample's sweep sees through (returns in `ego_box` left out),
+        computed once per sample and kept on it."""
+        if sample.observed_free is None:
+            sample.observed_free = observed_free(sample.points, sample.origin, self.grid, self.arch.get('ego_box'))
+        return sample.observed_free
 
     def column_points(self) -> np.ndarray:
         """(X*Y*H,3) float32 ego points: every BEV column centre at each of the H `column_heights`
@@ -92,7 +119,8 @@ class FusionNet(LocNetwork):
         return np.clip(layers, 0, self.grid.shape[2] - 1)
 
     def column_sampling(self, sample: ModelInput) -> tuple:
-        """The LiDAR side of `bev_inputs`: -> ((X,Y,Z+1) `lidar_bev`; (X*Y*H,) int64 flat indices of
+        """The LiDAR side of `bev_inputs`: -> ((X,Y,Z+1[+Z]) the trunk's non-camera channels: `lidar_bev`,
+        then with `free_space_input` the Z observed-free channels (0/1); (X*Y*H,) int64 flat indices of
         the column samples into the stacked image feature maps, -1 where no camera sees them or out
         of camera reach; (X,Y,Z) bool camera reach or None)."""
         lidar = lidar_bev(sample.points, self.grid, self.arch.get('ego_box'))
@@ -102,19 +130,23 @@ class FusionNet(LocNetwork):
         if reach is not None:
             layers = torch.as_tensor(self.column_layers(), device=reach.device)
             index = index.masked_fill(~reach[:, :, layers].reshape(-1), -1)
+        if self.arch.get('free_space_input'):
+            lidar = torch.cat([lidar, self.observed_free(sample).to(lidar.dtype)], dim=2)
         return lidar, index, reach
 
     def bev_inputs(self, sample: ModelInput, image_features: torch.Tensor) -> tuple:
         """-> ((X,Y,Cin): LiDAR channels, then the camera features of each column height
-        (height-major), zeros for column samples out of camera reach; (X,Y,Z) bool camera reach or
-        None)."""
+        (height-major), zeros for column samples out of camera reach, then with `free_space_input`
+        the Z observed-free channels; (X,Y,Z) bool camera reach or None)."""
         lidar, index, reach = self.column_sampling(sample)
-        return fuse_columns(lidar, image_features, index), reach
+        return fuse_columns(lidar, image_features, index, self.grid.shape[2] + 1), reach
 
 
-def fuse_columns(lidar: torch.Tensor, image_features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """(X,Y,Z+1) `lidar_bev`, (C,F,h,w) image features, (X*Y*H,) column sample indices (-1 = none)
-    -> (X,Y,Z+1+H*F) trunk input, channels last."""
+def fuse_columns(lidar: torch.Tensor, image_features: torch.Tensor, index: torch.Tensor,
+                 lidar_channels: int) -> torch.Tensor:
+    """(X,Y,N) non-camera channels (`column_sampling`: the first `lidar_channels` are `lidar_bev`, the
+    rest observed free space), (C,F,h,w) image features, (X*Y*H,) column sample indices (-1 = none)
+    -> (X,Y,N+H*F) trunk input, channels last: LiDAR, camera features, observed free space."""
     nx, ny = lidar.shape[:2]
     cams = gather_features(image_features, index).view(nx, ny, -1)  # (X,Y,H*F)
-    return torch.cat([lidar, cams], dim=2)
+    return torch.cat([lidar[..., :lidar_channels], cams, lidar[..., lidar_channels:]], dim=2)

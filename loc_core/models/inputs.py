@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from loc_core.data.frame import Frame
+from loc_core.evaluation.rayiou import LIDAR_ORIGIN as DEFAULT_LIDAR_ORIGIN  # nuScenes' (and the simulator's) mount
 
 
 @dataclass(frozen=True)
@@ -33,14 +34,20 @@ class CameraRig:
         return digest.hexdigest()
 
 
+
+
 @dataclass
 class ModelInput:
     """`points` (N,3) float32 ego frame, metres; `images` (C,3,H,W) float32 RGB in [0,1];
-    `rig` their calibration."""
+    `rig` their calibration; `origin` (3,) float64 the LiDAR's position in the ego frame, metres
+    (where the rays of `points` start); `observed_free` the backbone's (X,Y,Z) bool observed free
+    space of these points, filled on first use (loc_core/geometry/free_space.py)."""
 
     points: torch.Tensor
     images: torch.Tensor
     rig: CameraRig
+    origin: tuple = DEFAULT_LIDAR_ORIGIN
+    observed_free: torch.Tensor | None = None
 
 
 def resize_camera(image: np.ndarray, intrinsics: np.ndarray, size: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -80,15 +87,19 @@ def prepare_images(frame: Frame, image_size: tuple) -> tuple[np.ndarray, CameraR
     return stacked, rig
 
 
-def make_input(points_ego: np.ndarray, images_uint8: np.ndarray, rig: CameraRig, device='cpu') -> ModelInput:
-    """(N,3) ego points, (C,H,W,3) uint8 images -> ModelInput. Non-finite points are dropped."""
+def make_input(points_ego: np.ndarray, images_uint8: np.ndarray, rig: CameraRig, device='cpu',
+               origin=DEFAULT_LIDAR_ORIGIN) -> ModelInput:
+    """(N,3) ego points, (C,H,W,3) uint8 images, (3,) LiDAR `origin` in the ego frame, metres ->
+    ModelInput. Non-finite points are dropped."""
     points = np.asarray(points_ego, dtype=np.float32).reshape(-1, 3)
     points = points[np.all(np.isfinite(points), axis=1)]
     images = torch.from_numpy(np.ascontiguousarray(images_uint8)).to(device)
     images = images.permute(0, 3, 1, 2).float().div_(255.0)
-    return ModelInput(torch.from_numpy(points).to(device), images, rig)
+    return ModelInput(torch.from_numpy(points).to(device), images, rig,
+                      tuple(float(v) for v in np.asarray(origin, np.float64).reshape(3)))
 
 
 def frame_to_input(frame: Frame, image_size: tuple, device='cpu') -> ModelInput:
+    """A Frame -> ModelInput; the LiDAR origin from the frame's calibration (`lidar_to_ego`)."""
     images, rig = prepare_images(frame, image_size)
-    return make_input(frame.points_ego(), images, rig, device)
+    return make_input(frame.points_ego(), images, rig, device, frame.lidar_to_ego[:3, 3])

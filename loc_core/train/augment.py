@@ -23,7 +23,9 @@
   to |h| off its label; LiDAR-only samples stay exact;
 * history cut: a sample whose points include earlier frames' (`point_ages`) keeps only those at
   most K' frames old, K' drawn uniformly from 0 to its oldest, so one network serves a single
-  sweep (a live robot without odometry) and stacked sweeps alike.
+  sweep (a live robot without odometry) and stacked sweeps alike;
+* beam dropout: a 64-beam scan loses every other ring (loc_core/train/beams.py) so that it looks
+  like a 32-beam one; applied to the sample as given (its points still in firing order), drawn last.
 
 Inputs stay in the same normalisation for every source: uint8 RGB here, /255 in `make_input`."""
 from __future__ import annotations
@@ -34,6 +36,7 @@ import cv2
 import numpy as np
 
 from loc_core.data.vocabulary import FREE_ID
+from loc_core.train.beams import drop_alternate_rings
 from loc_core.train.samples import TrainingSample
 
 
@@ -51,17 +54,18 @@ class AugmentSettings:
     ground_warp: float = 0.0
     max_ground_grade: float = 0.03
     history_cut: float = 0.0
+    beam_dropout: float = 0.0
 
     @classmethod
     def from_train_config(cls, train, voxel_size: float = 0.4) -> 'AugmentSettings':
         return cls(train.camera_dropout, train.camera_drop_each, train.appearance_jitter, train.rotation_augment,
                    train.height_shift, train.max_height_shift_voxels, voxel_size, train.ground_warp,
-                   train.max_ground_grade, train.history_cut)
+                   train.max_ground_grade, train.history_cut, train.beam_dropout)
 
     @property
     def active(self) -> bool:
         return any((self.camera_dropout, self.camera_drop_each, self.appearance, self.rotation, self.height_shift,
-                    self.ground_warp, self.history_cut))
+                    self.ground_warp, self.history_cut, self.beam_dropout))
 
 
 def augment_sample(sample: TrainingSample, settings: AugmentSettings, rng: np.random.Generator) -> TrainingSample:
@@ -87,7 +91,14 @@ def augment_sample(sample: TrainingSample, settings: AugmentSettings, rng: np.ra
     out = rotate_quarter_turns(out, turns) if turns else out
     out = shift_height(out, shift, settings.voxel_size) if shift else out
     out = warp_ground(out, *warp, settings.voxel_size) if warp else out
-    # drawn last, so that the other augmentations draw as they did before this one existed
+    # drawn last, so that the other augmentations draw as they did before these existed; the rings
+    # are found on the sample as given (points in firing order, before any turn), and no step
+    # above reorders or removes points
+    if settings.beam_dropout > 0 and rng.random() < settings.beam_dropout:
+        keep_points = drop_alternate_rings(sample.points, sample.origin, int(rng.integers(0, 2)))
+        if keep_points is not None:
+            ages = None if out.point_ages is None else out.point_ages[keep_points]
+            out = replace(out, points=out.points[keep_points], point_ages=ages)
     if settings.history_cut > 0 and sample.point_ages is not None and rng.random() < settings.history_cut:
         out = out.up_to_age(int(rng.integers(0, int(sample.point_ages.max(initial=0)) + 1)))
     return out
@@ -139,7 +150,7 @@ def rotate_quarter_turns(sample: TrainingSample, turns: int) -> TrainingSample:
     lift[:3, :3] = rotation
     rot = lambda grid: np.ascontiguousarray(np.rot90(grid, turns, axes=(0, 1)))  # noqa: E731
     return replace(sample, points=points, cam_to_ego=lift @ sample.cam_to_ego, semantics=rot(sample.semantics),
-                   known=rot(sample.known), novel=rot(sample.novel))
+                   known=rot(sample.known), novel=rot(sample.novel), origin=rotation @ sample.origin)
 
 
 def shift_height(sample: TrainingSample, voxels: int, voxel_size: float) -> TrainingSample:
@@ -154,6 +165,7 @@ def shift_height(sample: TrainingSample, voxels: int, voxel_size: float) -> Trai
     lift = np.eye(4)
     lift[2, 3] = metres
     return replace(sample, points=points, cam_to_ego=lift @ sample.cam_to_ego,
+                   origin=sample.origin + np.array([0.0, 0.0, metres]),
                    **shifted_labels(sample, np.full(sample.semantics.shape[:2], voxels)))
 
 

@@ -99,7 +99,7 @@ def build_batch(samples: list[TrainingSample], positions: list[int], seed: int, 
     if augment is not None and augment.active:
         samples = [augment_sample(s, augment, sample_generator(seed, step, p, AUGMENT_STREAM))
                    for s, p in zip(samples, positions)]
-    inputs = [make_input(s.points, s.images, s.rig, device) for s in samples]
+    inputs = [make_input(s.points, s.images, s.rig, device, s.origin) for s in samples]
     targets = [build_targets(s, voxels_per_frame, sample_generator(seed, step, p), use_classes,
                              geometry_class_balance, outliers).to(device) for s, p in zip(samples, positions)]
     return inputs, targets

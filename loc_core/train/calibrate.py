@@ -34,7 +34,7 @@ def best_similarities(model: LocNetwork, text: torch.Tensor, samples, temperatur
     operator = model.language_head.prompt_operator(text)
     for sample in samples:
         voxels = torch.from_numpy(np.argwhere(sample.class_targets() != IGNORE)).to(device)
-        encoded = model.encode([make_input(sample.points, sample.images, sample.rig, device=device)])
+        encoded = model.encode([make_input(sample.points, sample.images, sample.rig, device=device, origin=sample.origin)])
         scores = model.classify_voxels(encoded, voxels, operator, temperature=temperature, norm_weight=norm_weight)[0]
         values.append(scores.float().cpu().numpy())
     return np.concatenate(values) if values else np.zeros(0, np.float32)
@@ -76,6 +76,9 @@ def main(argv=None) -> int:
                         help="set inference.prompt_projection first (default: the checkpoint's)")
     parser.add_argument('--occupancy-threshold', type=float,
                         help='also set inference.occupancy_threshold (chosen on validation towns; default: keep)')
+    parser.add_argument('--real-cache', metavar='DIR',
+                        help='calibrate on the cached real validation samples in DIR (e.g. SemanticKITTI 07 from '
+                             '`loc-train --prepare-only --semantickitti ... --sequences 07`) instead of towns')
     parser.add_argument('--out', help="write the checkpoint with the calibrated threshold here (default: only report)")
     args = parser.parse_args(argv)
     from loc_core.data.frame_sources import parse_seeds
@@ -118,9 +121,20 @@ def main(argv=None) -> int:
         print(f'loc-calibrate: {exc}', file=sys.stderr)
         return 2
     encoder = create_text_encoder(config.text)
-    samples = validation_samples(seeds, args.frames_per_seed, loaded.model.arch['image_size'])
+    if args.real_cache:
+        from loc_core.train.samples import SampleError, SampleFolder
+
+        try:
+            folder = SampleFolder(args.real_cache)
+        except SampleError as exc:
+            print(f'loc-calibrate: {exc}', file=sys.stderr)
+            return 2
+        samples = [folder[i] for i in range(len(folder))]
+    else:
+        samples = validation_samples(seeds, args.frames_per_seed, loaded.model.arch['image_size'])
     temperature, norm_weight = config.inference.unknown_temperature, config.inference.unknown_norm_weight
-    report = {'seeds': args.synthetic_seeds, 'frames': len(samples), 'keep': args.keep, 'temperature': temperature,
+    report = {'seeds': None if args.real_cache else args.synthetic_seeds, 'real_cache': args.real_cache,
+              'frames': len(samples), 'keep': args.keep, 'temperature': temperature,
               'norm_weight': norm_weight, 'occupancy_threshold': config.inference.occupancy_threshold,
               'prompt_projection': config.inference.prompt_projection, 'templates': list(config.text.templates),
               'thresholds': {}}

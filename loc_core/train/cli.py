@@ -43,6 +43,10 @@ def parse_args(argv=None):
     parser.add_argument('--nuscenes-version', default='v1.0-mini')
     parser.add_argument('--labels-dir', help='...with dense labels from this folder (also for --lidarseg)')
     parser.add_argument('--lidarseg', help='fill the real cache from the lidarseg frame folder (LiDAR only)')
+    parser.add_argument('--semantickitti', metavar='DIR',
+                        help='fill the real cache from a SemanticKITTI root (with --labels-dir from `loc-gt --semantickitti`)')
+    parser.add_argument('--sequences', default='00-06',
+                        help='SemanticKITTI sequences for --semantickitti (default %(default)s; 07 is the validation one)')
     parser.add_argument('--real-cache', help='folder of cached real samples (filled from --nuscenes-dataroot / '
                         '--lidarseg; default: --cache)')
     parser.add_argument('--earlier-frames', type=int, default=0, metavar='K',
@@ -76,20 +80,21 @@ def parse_args(argv=None):
         parser.error('--earlier-frames is not available with --ray (its tasks cache frames one by one)')
     if bool(args.cache) == bool(args.shards):
         parser.error('give --cache (a folder of samples) or --shards (a packed shard folder), one of them')
-    if args.shards and (args.real_cache or args.synthetic_seeds or args.nuscenes_dataroot or args.lidarseg):
+    if args.shards and (args.real_cache or args.synthetic_seeds or args.nuscenes_dataroot or args.lidarseg
+                        or args.semantickitti):
         parser.error('--shards trains on packed samples only: fill a cache with --cache, then pack it '
                      '(loc-train-shards pack)')
     return args
 
 
 def fill_cache(args, config: LocConfig) -> None:
-    """Synthetic frames go to --cache, real ones (nuScenes, lidarseg) to --real-cache (or --cache);
+    """Synthetic frames go to --cache, real ones (nuScenes, lidarseg, SemanticKITTI) to --real-cache (or --cache);
     a folder that already holds samples is used as it is."""
     from loc_core.data.frame_sources import lidarseg_frames, nuscenes_frames, parse_seeds, sim_config, synthetic_frames
     from loc_core.models.factory import architecture
     from loc_core.train.samples import cache_frames
 
-    real = [('nuscenes', args.nuscenes_dataroot), ('lidarseg', args.lidarseg)]
+    real = [('nuscenes', args.nuscenes_dataroot), ('lidarseg', args.lidarseg), ('semantickitti', args.semantickitti)]
     if not (args.synthetic_seeds or any(folder for _, folder in real)):
         return
     image_size = tuple(architecture(config.model)['image_size'])
@@ -109,8 +114,14 @@ def fill_cache(args, config: LocConfig) -> None:
         for prefix, folder in real:
             if not folder:
                 continue
-            frames = (nuscenes_frames(folder, args.nuscenes_version, args.labels_dir) if prefix == 'nuscenes'
-                      else lidarseg_frames(folder, args.labels_dir))
+            if prefix == 'nuscenes':
+                frames = nuscenes_frames(folder, args.nuscenes_version, args.labels_dir)
+            elif prefix == 'lidarseg':
+                frames = lidarseg_frames(folder, args.labels_dir)
+            else:
+                from loc_core.data.semantickitti_source import sequences_frames
+
+                frames = sequences_frames(folder, args.sequences, args.labels_dir)
             # nuScenes labels come from boxes alone here: 255 voxels are stuff (lidarseg labels name them)
             cache_frames(frames, real_cache, image_size, prefix=prefix, source='real',
                          geometry_mask='camera_or_lidar', unlabelled_is_stuff=prefix == 'nuscenes',

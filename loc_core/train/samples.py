@@ -11,7 +11,7 @@ import io
 import logging
 import zipfile
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ import numpy as np
 from loc_core.data.frame import Frame
 from loc_core.data.occ3d_io import atomic_write_bytes
 from loc_core.data.vocabulary import FREE_ID, STUFF_IDS, UNLABELLED_ID
-from loc_core.models.inputs import CameraRig, prepare_images
+from loc_core.models.inputs import DEFAULT_LIDAR_ORIGIN, CameraRig, prepare_images
 
 log = logging.getLogger(__name__)
 IGNORE = -1
@@ -43,7 +43,9 @@ class TrainingSample:
     labels come from boxes alone (nuScenes without lidarseg), so that a 255 voxel is known to be
     one of the stuff classes (see loc_core/losses/partial.py); `point_ages` (N,) uint8 or None: for a
     sample whose points include earlier frames' (`cache_frames(..., earlier_frames=K)`), how many
-    frames back each point was captured (0: the sample's own sweep)."""
+    frames back each point was captured (0: the sample's own sweep); `origin` (3,) float64 the
+    LiDAR's position in the ego frame, metres (from the frame's `lidar_to_ego`; caches written before
+    it existed hold nuScenes' and the simulator's mount, the default)."""
 
     points: np.ndarray
     images: np.ndarray
@@ -55,6 +57,7 @@ class TrainingSample:
     source: str = 'synthetic'
     unlabelled_is_stuff: bool = False
     point_ages: np.ndarray | None = None
+    origin: np.ndarray = field(default_factory=lambda: np.asarray(DEFAULT_LIDAR_ORIGIN, np.float64))
 
     @property
     def rig(self) -> CameraRig:
@@ -101,7 +104,8 @@ class TrainingSample:
         return cls(frame.points_ego().astype(np.float32), images, rig.intrinsics, rig.cam_to_ego,
                    occ.semantics.copy(), known, novel, source,
                    unlabelled_is_stuff and not np.isin(occ.semantics, STUFF_IDS).any(),
-                   None if point_ages is None else np.asarray(point_ages, np.uint8))
+                   None if point_ages is None else np.asarray(point_ages, np.uint8),
+                   np.asarray(frame.lidar_to_ego, np.float64)[:3, 3].copy())
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
@@ -110,7 +114,7 @@ class TrainingSample:
                             cam_to_ego=self.cam_to_ego, semantics=self.semantics,
                             known=np.packbits(self.known), novel=np.packbits(self.novel),
                             source=np.array(self.source), unlabelled_is_stuff=np.array(self.unlabelled_is_stuff),
-                            **ages)
+                            origin=np.asarray(self.origin, np.float64), **ages)
         return buffer.getvalue()
 
     def up_to_age(self, age: int) -> 'TrainingSample':
@@ -140,8 +144,10 @@ class TrainingSample:
                 source = str(data['source']) if 'source' in data.files else 'synthetic'  # older caches
                 stuff = bool(data['unlabelled_is_stuff']) if 'unlabelled_is_stuff' in data.files else False
                 ages = data['point_ages'] if 'point_ages' in data.files else None
+                origin = data['origin'] if 'origin' in data.files else np.asarray(DEFAULT_LIDAR_ORIGIN)  # older caches
                 sample = cls(data['points'], data['images'], data['intrinsics'], data['cam_to_ego'], semantics,
-                             unpack('known'), unpack('novel'), source, stuff, ages)
+                             unpack('known'), unpack('novel'), source, stuff, ages,
+                             np.asarray(origin, np.float64).reshape(3))
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise SampleError(f'cannot read training sample {path}: {exc}') from exc
         if sample.images.ndim != 4 or len(sample.images) != len(sample.intrinsics):

@@ -74,6 +74,8 @@ class Trainer:
         self.mix = None if self.draws is not None else SourceMix.for_dataset(
             dataset, self.train_cfg.real_fraction, self.train_cfg.seed)
         self.augment = AugmentSettings.from_train_config(self.train_cfg, self.model.grid.voxel_size)
+        if self.train_cfg.free_space_targets and not hasattr(self.model, 'observed_free'):
+            raise ValueError(f'train.free_space_targets needs a LiDAR backbone; {config.model.name} has none')
         self.step = 0
 
     def _make_teacher(self):
@@ -122,6 +124,9 @@ class Trainer:
                                       use_classes=cfg.mode == 'supervised',
                                       geometry_class_balance=cfg.geometry_class_balance, augment=self.augment,
                                       device=self.device, outliers=cfg.w_outlier > 0)
+        if cfg.free_space_targets:
+            for sample, target in zip(inputs, targets):
+                add_free_targets(target, self.model.observed_free(sample))
         batch_index = torch.cat([torch.full((len(t.voxels),), b, dtype=torch.long, device=self.device)
                                  for b, t in enumerate(targets)])
         voxels = torch.cat([t.voxels for t in targets])
@@ -220,7 +225,8 @@ class Trainer:
 
     def initialise_from(self, path) -> None:
         """Start from the weights of another checkpoint (same tensors, grid and text encoder; input
-        settings such as `ego_box` come from this run's architecture), e.g. to fine-tune the
+        settings such as `ego_box` come from this run's architecture; input channels this run adds at
+        the end, such as `free_space_input`'s, start with zero weights), e.g. to fine-tune the
         synthetic-world checkpoint on mixed real + synthetic data. Step count and optimizer start
         afresh; CheckpointError when the checkpoint does not fit."""
         from loc_core.models.checkpoint import CheckpointError, load_checkpoint, load_state
@@ -228,7 +234,8 @@ class Trainer:
         loaded = load_checkpoint(path, expect_text_identity=self.text_encoder.identity)
         if loaded.model.grid != self.model.grid:
             raise CheckpointError(f'{path}: grid {loaded.model.grid} differs from this run\'s {self.model.grid}')
-        load_state(self.model, loaded.model.state_dict(), path)  # same tensors: clear error otherwise
+        state = widen_trunk_input(loaded.model.state_dict(), self.model.state_dict())
+        load_state(self.model, state, path)  # same tensors: clear error otherwise
         log.info('initialised from %s (trained %d steps)', path, loaded.step)
 
     def resume(self) -> bool:
@@ -244,6 +251,31 @@ class Trainer:
             raise RuntimeError(f'resume: optimizer state is at step {self.step}, weights at {loaded.step}')
         log.info('resumed from %s at step %d', self.out_dir, self.step)
         return True
+
+
+STEM_WEIGHT = 'trunk.stem.0.weight'  # the first layer of the BEV trunk: (Cout, Cin, 1, 1)
+
+
+def widen_trunk_input(state: dict, own: dict) -> dict:
+    """A checkpoint's state for a network whose trunk takes more input channels, appended after the
+    checkpoint's (e.g. `free_space_input`): the stem's weights of the new channels are zero, so the
+    widened network starts out computing exactly what the checkpoint did. Other states unchanged."""
+    old, new = state.get(STEM_WEIGHT), own.get(STEM_WEIGHT)
+    if old is None or new is None or old.shape == new.shape or old.shape[0] != new.shape[0] \
+            or old.shape[2:] != new.shape[2:] or old.shape[1] > new.shape[1]:
+        return state
+    widened = torch.zeros_like(new)
+    widened[:, :old.shape[1]] = old
+    log.info('trunk input widened from %d to %d channels (new ones start at zero)', old.shape[1], new.shape[1])
+    return {**state, STEM_WEIGHT: widened}
+
+
+def add_free_targets(target, free: torch.Tensor) -> None:
+    """Make the (X,Y,Z) bool voxels a sample's sweep sees through free geometry targets of its
+    FrameTargets where its labels' mask says nothing (labelled voxels keep their labels)."""
+    extra = free.to(target.known.device) & ~target.known
+    target.known = target.known | extra
+    target.occupied = target.occupied & ~extra
 
 
 def training_device(device, rank: int = 0, world: int = 1) -> torch.device:
