@@ -11,7 +11,7 @@ when the previous K keyframes' points are added to the input (no retraining).
 
 Usage: .venv/bin/python bench/real_errors.py [--checkpoint real] [--source lidarseg|scene0916]
            [--labels-dir out/gt] [--accumulate 0,2,4] [--every 1] [--json OUT]
-Labels: `loc-gt` output for the source (see BENCHMARKS.md, "Real data"). Results computed from the
+Labels: `loc-gt` output for the source (see docs/benchmarks-history.md, "Real data"). Results computed from the
 real data are nuScenes data (Motional), CC BY-NC-SA 4.0."""
 from __future__ import annotations
 

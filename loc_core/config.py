@@ -87,7 +87,7 @@ class InferenceConfig:
     `prompt_projection` True labels each occupied voxel with the prompt whose projection onto the
     network's feature subspace it matches best (its cosine divided by the length of that projection,
     `LanguageHead.subspace_lengths`), so words the network never trained on compete fairly with its
-    training names; the match score keeps the plain cosines (BENCHMARKS.md, "Prompts in the feature
+    training names; the match score keeps the plain cosines (docs/benchmarks-history.md, "Prompts in the feature
     subspace").
     `checkpoint` empty = the shipped demo checkpoint when present, 'none' = an untrained, randomly
     initialised network. `return_features` False skips the voxel

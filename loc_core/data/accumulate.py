@@ -2,7 +2,7 @@
 scene, moved into its own LiDAR frame by the ego poses (the multi-sweep input of nuScenes LiDAR
 networks, here from whatever earlier frames a source holds: keyframes when the sweep blobs are
 absent). A single sweep leaves most of the grid's columns without a return; earlier positions see
-some of them (BENCHMARKS.md, "Real data").
+some of them (docs/benchmarks-history.md, "Real data").
 
 Only for sources whose `ego_to_world` is a real pose (nuScenes, lidarseg, synthetic, bags of them);
 a live ROS frame carries the identity there, and stacking its scans would smear the scene. Earlier

@@ -19,7 +19,7 @@ KITTI_EGO_BOX = (-1.4, -1.3, 0.3, 2.7, 1.3, 1.5)
 
 @dataclass(frozen=True)
 class DenseLabelConfig:
-    """Settings of `DenseLabelPipeline`. Defaults: the best stages of the ablation in BENCHMARKS.md
+    """Settings of `DenseLabelPipeline`. Defaults: the best stages of the ablation in docs/benchmarks-history.md
     ("Dense labels"); Poisson and surface thickening are off there because they stopped helping.
 
     Fusion: `window` keyframes on each side of a keyframe are fused (None = the whole sequence);

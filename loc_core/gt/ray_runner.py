@@ -34,7 +34,7 @@ Per scene (`ray_scenes.label_scenes_on_ray`: many scenes, e.g. `--scene all`, `-
   resident, 0.05 s to load; v1.0-trainval holds about 630 times its pickled bytes: not measured,
   a linear guess is 8 GiB and 30 s), and about 1.3 MB per submitted task in the object store. The
   alternative, a NuScenes cached in every worker process, would hold a whole copy of the tables in
-  each worker (16 copies on a 16-CPU node) and load it once per worker. BENCHMARKS.md, "Dense
+  each worker (16 copies on a 16-CPU node) and load it once per worker. docs/benchmarks-history.md, "Dense
   labels on Ray", has the figures.
 
 A task that raises, or whose worker or node dies, is retried (`MAX_RETRIES`); one that still fails

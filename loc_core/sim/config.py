@@ -83,7 +83,7 @@ class CameraConfig:
     # the network's 352x128 resize have mean HSV saturation 0.073 (an overcast, grey town) against
     # 0.228 here at 1; 0.35 gives 0.083 (the preset loc_core/sim/presets/nuscenes_look.yaml, which
     # the real-sensor checkpoint trains on). The default stays 1: the synthetic demo checkpoint
-    # reads colour, and loses 10 mIoU points on grey towns (BENCHMARKS.md, "Real data")
+    # reads colour, and loses 10 mIoU points on grey towns (docs/benchmarks-history.md, "Real data")
     saturation: float = 1.0
 
     def validate(self) -> None:
