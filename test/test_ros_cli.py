@@ -35,7 +35,8 @@ LAUNCH_ARGS = 'bag_loop:=true rviz:=false use_sim_time:=true'
 # the commands as README writes them (test_readme_shows_these_commands keeps them in step)
 README_COMMANDS = {
     'launch': f'ros2 launch loc_ros loc.launch.py bag:=BAG {LAUNCH_ARGS}',
-    'legend': 'ros2 topic echo --once --full-length /loc_node/legend std_msgs/msg/String',
+    'legend': ('ros2 topic echo --once --full-length --qos-durability transient_local --qos-reliability reliable '
+               '/loc_node/legend std_msgs/msg/String'),
     'diagnostics': 'ros2 topic echo --once --full-length /diagnostics diagnostic_msgs/msg/DiagnosticArray',
     'hz': 'ros2 topic hz ' + ' '.join(OUTPUTS) + ' /diagnostics',
     'set_prompts': "ros2 param set /loc_node prompts \"['car', 'stroller', 'traffic cone']\"",
