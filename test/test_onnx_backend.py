@@ -13,6 +13,7 @@ from loc_core.inference.onnx_export import META_FILE, read_export_meta
 from loc_core.inference.predictor import LocPredictor
 from loc_core.inference.result import FREE_LABEL
 from loc_core.models.checkpoint import Checkpoint
+from loc_core.models.inputs import frame_to_input
 
 PROMPTS = ('road', 'car', 'person', 'tree', 'building')
 
@@ -146,3 +147,24 @@ def test_the_node_reads_its_checkpoint_once(monkeypatch):
     predictor = load_predictor({**startup_settings(values), 'checkpoint': 'demo'})
     assert predictor.trained and predictor.checkpoint_path.name == 'loc_demo_fusion.safetensors'
     assert sorted(calls) == ['load_checkpoint', 'read_metadata'], calls
+
+
+def test_observed_free_space_network_matches_pytorch(tmp_path):
+    """A network with the observed-free input channels and carving (the retrained real checkpoint's
+    architecture options): the dense graph takes the free channels in the trunk's order and the
+    onnxruntime backend carves the same voxels as PyTorch."""
+    torch.manual_seed(1)
+    config = _config('torch')
+    config.model.overrides.update(free_space_input=True, carve_observed_free=True)
+    reference = LocPredictor(config)
+    with torch.no_grad():
+        reference.model.occupancy_head.conv.bias.fill_(0.0)
+    network = Checkpoint(reference.model, reference.config, 0, 'test')
+    onnx_config = _config('onnxruntime', str(tmp_path / 'free'))
+    onnx_config.model.overrides.update(free_space_input=True, carve_observed_free=True)
+    candidate = LocPredictor(onnx_config, checkpoint=network, text_encoder=reference.text_encoder)
+    frame = toy_frame(3)
+    expected, _ = _assert_same(reference, candidate, frame)
+    seen_through = reference.model.observed_free(frame_to_input(frame, reference.model.image_size)).numpy()
+    assert seen_through.sum() > 100
+    assert expected.occupancy[seen_through].max() < 1e-6  # carved in both (they match above)

@@ -106,7 +106,7 @@ class OnnxBackend:
             images = images.new_zeros((1, 3, height, width))
         logits, columns, table = self.dense.run(None, {
             'images': images.cpu().numpy(), 'lidar': lidar.cpu().numpy(), 'column_index': column_index.cpu().numpy()})
-        logits = torch.from_numpy(logits)
+        logits = model.carve(torch.from_numpy(logits)[None], [sample])[0]
         occupied = torch.nonzero(logits >= threshold_logit)
         return logits, occupied, (sample, reach, columns, table)
 

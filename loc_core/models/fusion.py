@@ -76,10 +76,17 @@ class FusionNet(LocNetwork):
         """`LocNetwork.encode`, then with `carve_observed_free` the voxels each sample's sweep sees
         through get CARVED_LOGIT as their occupancy logit."""
         encoded = super().encode(inputs)
-        if self.arch.get('carve_observed_free'):
-            free = torch.stack([self.observed_free(s) for s in inputs])
-            encoded.occupancy_logits = encoded.occupancy_logits.masked_fill(free, CARVED_LOGIT)
+        encoded.occupancy_logits = self.carve(encoded.occupancy_logits, inputs)
         return encoded
+
+    def carve(self, logits: torch.Tensor, inputs: list[ModelInput]) -> torch.Tensor:
+        """(B,X,Y,Z) occupancy logits of `inputs` -> the same with CARVED_LOGIT on the voxels each
+        sample's sweep sees through when the architecture has `carve_observed_free` (else unchanged);
+        the one place both backends (PyTorch, onnxruntime) apply it."""
+        if not self.arch.get('carve_observed_free'):
+            return logits
+        free = torch.stack([self.observed_free(s) for s in inputs])
+        return logits.masked_fill(free, CARVED_LOGIT)
 
     def bev_input_channels(self) -> int:
         free = self.grid.shape[2] if self.arch.get('free_space_input') else 0
