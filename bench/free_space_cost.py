@@ -1,6 +1,7 @@
 """What the observed-free channel costs (loc_core/geometry/free_space.py, the fusion backbone's
 `free_space_input`): milliseconds per sweep at one thread on real scans (wall clock, and the process's CPU time, which a
-machine shared with other jobs inflates less), with the free voxels found.
+machine shared with other jobs inflates less), with the free voxels found; the compiled traversal
+(the default on a CPU) and the vectorised one (GPUs) one after the other.
 
 Usage: .venv/bin/python bench/free_space_cost.py [--nuscenes ../shared/data/nuscenes-mini-scene0916]
        [--semantickitti ../shared/data/semantickitti-mini] [--frames 4] [--repeats 3]"""
@@ -17,7 +18,7 @@ from loc_core.geometry.voxel_grid import VoxelGrid
 from loc_core.models.factory import architecture
 
 
-def measure(frames, repeats: int, ego_box) -> dict:
+def measure(frames, repeats: int, ego_box, compiled: bool) -> dict:
     grid = VoxelGrid()
     times, cpu, free, points = [], [], [], []
     for frame in frames:
@@ -25,7 +26,7 @@ def measure(frames, repeats: int, ego_box) -> dict:
         origin = frame.lidar_to_ego[:3, 3]
         for _ in range(repeats):
             start, start_cpu = time.perf_counter(), time.process_time()
-            mask = observed_free(cloud, origin, grid, ego_box)
+            mask = observed_free(cloud, origin, grid, ego_box, compiled=compiled)
             times.append((time.perf_counter() - start) * 1000)
             cpu.append((time.process_time() - start_cpu) * 1000)
         free.append(int(mask.sum()))
@@ -47,8 +48,10 @@ def main():
     nuscenes = [f for _, f in zip(range(args.frames), nuscenes_frames(args.nuscenes))]
     kitti = [SemanticKittiSource(args.semantickitti, '07', with_camera=False).frame(s) for s in (0, 3, 6, 9)]
     for name, frames in (('nuScenes scene-0916 (32 beams)', nuscenes), ('SemanticKITTI 07 (64 beams)', kitti[:args.frames])):
-        row = measure(frames, args.repeats, ego_box)
-        print(f'{name}: {row}')
+        for compiled in (True, False):
+            measure(frames[:1], 1, ego_box, compiled)  # compiles (or loads the compiled loop) first
+            row = measure(frames, args.repeats, ego_box, compiled)
+            print(f'{name}, {"compiled" if compiled else "vectorised"}: {row}')
 
 
 if __name__ == '__main__':

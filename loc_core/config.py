@@ -15,6 +15,7 @@ MAX_PROMPTS = 250  # label values 250-255 are reserved (unknown 254, free 255)
 
 DEFAULT_TEMPLATES = ('{}', 'a {}')
 BACKENDS = ('torch', 'onnxruntime')  # how the network runs (loc_core/inference/onnx_backend.py)
+HIDDEN_VOXEL_MODES = ('classify', 'from_above')  # the prompt step on every occupied voxel, or not on hidden ones
 PRECISIONS = ('fp32', 'bf16')  # network forward: float32, or bfloat16 autocast (losses and similarities stay float32)
 
 
@@ -99,7 +100,12 @@ class InferenceConfig:
     `backend` 'torch' (eager PyTorch) or 'onnxruntime': the prompt-independent network as ONNX
     graphs under ONNX Runtime (fp32 only; providers follow `device`), exported when the predictor
     is built to `onnx_path`, or with `onnx_path` empty to a cache folder named by the network's
-    digest (loc_core/inference/onnx_backend.py)."""
+    digest (loc_core/inference/onnx_backend.py).
+    `hidden_voxels` 'classify' runs the prompt step on every occupied voxel; 'from_above' only on the
+    occupied voxels with a free face neighbour, the hidden ones (all six neighbours occupied) taking
+    the class, score and feature of the nearest visible voxel above them in their column
+    (loc_core/inference/hidden.py): no sensor sees them, and on real scans they are about half of
+    the occupied voxels."""
 
     prompts: tuple = OCC3D_PROMPTS
     class_ids: tuple = ()
@@ -115,8 +121,12 @@ class InferenceConfig:
     precision: str = 'fp32'
     backend: str = 'torch'
     onnx_path: str = ''
+    hidden_voxels: str = 'classify'
 
     def validate(self) -> None:
+        if self.hidden_voxels not in HIDDEN_VOXEL_MODES:
+            raise ConfigError(f'inference.hidden_voxels must be one of {list(HIDDEN_VOXEL_MODES)}, '
+                              f'got {self.hidden_voxels!r}')
         if self.backend not in BACKENDS:
             raise ConfigError(f'inference.backend must be one of {list(BACKENDS)}, got {self.backend!r}')
         if self.backend == 'onnxruntime' and self.precision != 'fp32':

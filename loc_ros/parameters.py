@@ -1,8 +1,8 @@
 """`loc_node` parameters: declarations with descriptors (ranges, read-only flags, descriptions) and
 the validation of live changes. The sections mirror `config/loc.yaml`:
 
-* model: model_config, checkpoint, device, precision, backend, onnx_path, prompts, prompt_templates, unknown_threshold,
-  score_threshold;
+* model: model_config, checkpoint, device, precision, backend, onnx_path, hidden_voxels, prompts,
+  prompt_templates, unknown_threshold, score_threshold;
 * inputs: calibration_file, camera_topics, lidar_topic, camera_names, input_qos, decode_full_resolution,
   decode_threads, sync_slop_s, sync_queue_size, sync_max_wait_s, allow_missing_cameras,
   time_jump_threshold_s, time_jump_forward_s;
@@ -15,7 +15,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from loc_core.config import BACKENDS, PRECISIONS
+from loc_core.config import BACKENDS, HIDDEN_VOXEL_MODES, PRECISIONS
 from loc_core.data.vocabulary import OCC3D_CLASS_NAMES, OCC3D_PROMPTS
 
 MAX_PROMPTS = 128       # labels 0..253 are prompt indices; keep messages and encoding cheap
@@ -50,6 +50,10 @@ SPECS = (
                   constraints='one of: ' + ', '.join(BACKENDS)),
     ParameterSpec('onnx_path', '', 'ONNX export folder (loc-export --onnx) for backend onnxruntime; empty = a cache '
                   'folder named by the network digest. Mirrors loc_core inference.onnx_path.'),
+    ParameterSpec('hidden_voxels', 'from_above', "The prompt step on every occupied voxel ('classify'), or not on the "
+                  "hidden ones, whose six face neighbours are all occupied ('from_above': they take the class of the "
+                  'nearest visible voxel above them; no sensor sees them). Mirrors loc_core inference.hidden_voxels.',
+                  constraints='one of: ' + ', '.join(HIDDEN_VOXEL_MODES)),
     ParameterSpec('prompts', list(OCC3D_PROMPTS), 'Text prompts = the classes; label i is prompts[i]. '
                   f'Non-empty, unique, at most {MAX_PROMPTS}, each 1-{MAX_PROMPT_CHARS} printable characters.',
                   read_only=False, constraints=f'1-{MAX_PROMPTS} unique prompts (ignoring case), each 1-'
@@ -198,4 +202,5 @@ def startup_settings(values: dict) -> dict:
     check_choice('input_qos', values['input_qos'], QOS_CHOICES)
     check_choice('precision', values['precision'], PRECISIONS)
     check_choice('backend', values['backend'], BACKENDS)
+    check_choice('hidden_voxels', values['hidden_voxels'], HIDDEN_VOXEL_MODES)
     return out

@@ -100,6 +100,7 @@ def model_config(settings: dict, checkpoint=None):
                             device=settings.get('device', 'cpu'), checkpoint=settings.get('checkpoint', ''),
                             precision=settings.get('precision', 'fp32'), backend=settings.get('backend', 'torch'),
                             onnx_path=settings.get('onnx_path', ''),
+                            hidden_voxels=settings.get('hidden_voxels', 'classify'),
                             return_features=False)  # no output carries the voxel features
         text = config.text
         if settings.get('prompt_templates'):

@@ -54,6 +54,24 @@ def test_one_ray_per_voxel_keeps_nearly_every_free_voxel_of_a_sweep():
     assert reduced <= every and len(reduced) > 0.95 * len(every)
 
 
+def test_the_compiled_traversal_finds_the_voxels_the_vectorised_one_finds():
+    from loc_core.geometry.free_space import clip_segments, mark_crossed, mark_crossed_vectorised
+
+    rng = np.random.default_rng(1)
+    shape = GRID.shape
+    start = torch.tensor([100.35, 100.0, 7.1], dtype=torch.float64)  # on a plane, as nuScenes' LiDAR is
+    end = torch.as_tensor(rng.uniform(-30, 230, (4000, 3)) * [1, 1, 0.1] + [0, 0, 2], dtype=torch.float64)
+    end[:50] = torch.floor(end[:50]) + 0.5  # voxel centres, axis-parallel and diagonal ties
+    end[50:60] = start + torch.tensor([5.0, 0.0, 0.0])
+    compiled, vectorised = (torch.zeros(int(np.prod(shape)), dtype=torch.bool) for _ in range(2))
+    mark_crossed(compiled, start, end, shape)
+    mark_crossed_vectorised(vectorised, start, end, *clip_segments(start, end, shape), shape)
+    assert int(vectorised.sum()) > 10_000 and torch.equal(compiled, vectorised)
+    forced = torch.zeros_like(vectorised)
+    mark_crossed(forced, start, end, shape, compiled=False)
+    assert torch.equal(forced, vectorised)
+
+
 @pytest.fixture(scope='module')
 def synthetic_frame():
     from loc_core.data.frame_sources import synthetic_frames

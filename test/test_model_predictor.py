@@ -235,3 +235,43 @@ def test_cpu_runtime_limits_blas_and_keeps_freed_memory():
     blas = [pool for pool in threadpool_info() if pool['user_api'] == 'blas']
     assert blas and all(pool['num_threads'] == 1 for pool in blas)
     assert keep_freed_memory()  # glibc: mallopt accepted both settings
+
+
+def test_hidden_voxels_take_the_class_of_the_visible_voxel_above(predictor):
+    """inference.hidden_voxels 'from_above': occupancy unchanged, visible voxels exactly as with
+    'classify', every hidden voxel (six occupied face neighbours) with the label, score and feature
+    of the nearest visible voxel above it in its column."""
+    from loc_core.inference.hidden import hidden_voxels
+
+    frame = toy_frame(3)
+    inference, head = predictor.config.inference, predictor.model.occupancy_head.conv
+    saved = head.weight.detach().clone(), head.bias.detach().clone()
+    try:
+        with torch.no_grad():  # a slab: the bottom four layers occupied where the network leans that way
+            head.weight.mul_(0.2)
+            head.bias.copy_(torch.tensor([3.0] * 4 + [-9.0] * (len(head.bias) - 4)))
+        inference.unknown_threshold = -1.0
+        every = predictor.predict(frame, with_features=True)
+        inference.hidden_voxels = 'from_above'
+        shortcut = predictor.predict(frame, with_features=True)
+    finally:
+        inference.unknown_threshold, inference.hidden_voxels = 0.0, 'classify'
+        with torch.no_grad():
+            head.weight.copy_(saved[0])
+            head.bias.copy_(saved[1])
+    np.testing.assert_array_equal(shortcut.occupied_indices, every.occupied_indices)
+    hidden = hidden_voxels(torch.from_numpy(every.labels != FREE_LABEL)).numpy()
+    assert 50 < hidden.sum() < (every.labels != FREE_LABEL).sum()
+    visible = (every.labels != FREE_LABEL) & ~hidden
+    np.testing.assert_array_equal(shortcut.labels[visible], every.labels[visible])
+    np.testing.assert_allclose(shortcut.scores[visible], every.scores[visible], rtol=1e-6)
+    for i, j, k in np.argwhere(hidden)[:200]:
+        above = k + 1 + np.argmax(~hidden[i, j, k + 1:]) if not hidden[i, j, k + 1:].all() else None
+        source = (i, j, above) if above is not None else (i, j, k - 1 - np.argmax(~hidden[i, j, :k][::-1]))
+        assert shortcut.labels[i, j, k] == every.labels[source] and shortcut.scores[i, j, k] == every.scores[source]
+    rows = {tuple(v): n for n, v in enumerate(shortcut.occupied_indices.tolist())}
+    i, j, k = np.argwhere(hidden)[0]
+    source = (i, j, k + 1 + np.argmax(~hidden[i, j, k + 1:]))
+    np.testing.assert_array_equal(shortcut.feature_coefficients[rows[(i, j, k)]],
+                                  every.feature_coefficients[rows[source]])
+    assert np.any(shortcut.labels[hidden] != every.labels[hidden])  # they were classified differently before

@@ -67,6 +67,8 @@ def parse_args(argv=None):
     parser.add_argument('--unknown-norm-weight', type=float,
                         help='override inference.unknown_norm_weight (0 = no feature-norm term in the match score)')
     parser.add_argument('--occupancy-threshold', type=float, help='override inference.occupancy_threshold')
+    parser.add_argument('--hidden-voxels', choices=('classify', 'from_above'),
+                        help='override inference.hidden_voxels (the prompt step on hidden voxels, or their class from above)')
     parser.add_argument('--prompt-projection', choices=('on', 'off'),
                         help='override inference.prompt_projection (labels from the prompts projected onto the feature subspace)')
     parser.add_argument('--accumulate', type=int, default=0, metavar='K',
@@ -128,6 +130,8 @@ def main(argv=None) -> int:
             predictor.config.inference.occupancy_threshold = args.occupancy_threshold
         if args.prompt_projection is not None:
             predictor.config.inference.prompt_projection = args.prompt_projection == 'on'
+        if args.hidden_voxels is not None:
+            predictor.config.inference.hidden_voxels = args.hidden_voxels
         predictor.config.validate()
         if args.synthetic_seeds:
             seeds, simulation = parse_seeds(args.synthetic_seeds), sim_config(args.sim_config)
@@ -166,6 +170,7 @@ def main(argv=None) -> int:
     report['unknown_norm_weight'] = predictor.config.inference.unknown_norm_weight
     report['occupancy_threshold'] = predictor.config.inference.occupancy_threshold
     report['prompt_projection'] = predictor.config.inference.prompt_projection
+    report['hidden_voxels'] = predictor.config.inference.hidden_voxels
     report['accumulated_frames'] = args.accumulate
     if args.json:
         print(json.dumps(report, sort_keys=True))

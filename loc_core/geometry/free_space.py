@@ -42,13 +42,16 @@ def clip_segments(start: torch.Tensor, end: torch.Tensor, shape) -> tuple:
     return lo.amax(1).clamp(min=0.0), hi.amin(1).clamp(max=1.0)
 
 
-def mark_crossed(free: torch.Tensor, start: torch.Tensor, end: torch.Tensor, shape) -> None:
+def mark_crossed(free: torch.Tensor, start: torch.Tensor, end: torch.Tensor, shape, compiled: bool | None = None) -> None:
     """Set True in the flat (X*Y*Z,) bool `free` every voxel that the segments from (3,) `start` to
     (N,3) `end` (voxel units) pass through inside the grid box, the end voxel included (flat index
     (i*Y + j)*Z + k). In host memory the compiled loop of traversal_kernels.py does it (the same
-    voxels, 10 to 20 times faster); on a GPU the vectorised form below."""
+    voxels, several times faster); on a GPU the vectorised form below. `compiled` None: the compiled
+    loop for a tensor in host memory; False: the vectorised form anyway."""
     t_in, t_out = clip_segments(start, end, shape)
-    if free.device.type == 'cpu':
+    if compiled is None:
+        compiled = free.device.type == 'cpu'
+    if compiled:
         from loc_core.geometry.traversal_kernels import mark_crossed_host
 
         mark_crossed_host(free.numpy(), start.cpu().numpy(), end.cpu().numpy(), t_in.cpu().numpy(),
@@ -110,12 +113,13 @@ def one_ray_per_voxel(start: torch.Tensor, end: torch.Tensor, shape) -> torch.Te
     return end[first]
 
 
-def observed_free(points: torch.Tensor, origin, grid, ego_box=None, one_per_voxel: bool = True) -> torch.Tensor:
+def observed_free(points: torch.Tensor, origin, grid, ego_box=None, one_per_voxel: bool = True,
+                  compiled: bool | None = None) -> torch.Tensor:
     """(N,3) ego points, metres (one sweep's returns), (3,) sensor `origin` in the ego frame, metres
     -> (X,Y,Z) bool voxels of `grid` that a ray from the origin to a return passes through before
     it, and that hold no return. Returns inside `ego_box` (xmin, ymin, zmin, xmax, ymax, zmax ego
     metres; the vehicle's own) and non-finite ones are left out. `one_per_voxel` traces one ray per
-    return voxel (module docstring); False traces every return."""
+    return voxel (module docstring); False traces every return. `compiled`: see `mark_crossed`."""
     points = points.reshape(-1, 3)
     points = points[torch.isfinite(points).all(1)]
     if ego_box is not None:
@@ -128,7 +132,7 @@ def observed_free(points: torch.Tensor, origin, grid, ego_box=None, one_per_voxe
     if one_per_voxel and len(end):
         end = one_ray_per_voxel(start, end, grid.shape)
     free = torch.zeros(nx * ny * nz, dtype=torch.bool, device=points.device)
-    mark_crossed(free, start, end, grid.shape)
+    mark_crossed(free, start, end, grid.shape, compiled)
     hit = torch.floor(end).long()
     inside = ((hit >= 0) & (hit < torch.as_tensor(grid.shape, device=points.device))).all(1)
     hit = hit[inside]

@@ -17,6 +17,7 @@ import torch
 from loc_core.config import MAX_PROMPTS, LocConfig
 from loc_core.cpu_runtime import tune_cpu_runtime
 from loc_core.data.frame import Frame
+from loc_core.inference.hidden import hidden_voxels, source_rows
 from loc_core.inference.result import FREE_LABEL, UNKNOWN_LABEL, OccupancyResult
 from loc_core.inference.onnx_backend import OnnxBackend, ensure_export
 from loc_core.models.checkpoint import DEMO_CHECKPOINT, Checkpoint, load_checkpoint, resolve_shipped
@@ -166,12 +167,20 @@ class LocPredictor:
             occupied = torch.nonzero(logits >= threshold)  # waits for the device
         timings['network'] = _ms(start)
         start = time.perf_counter()
+        hidden = hidden_voxels(_dense_mask(occupied, logits.shape)) if inference.hidden_voxels == 'from_above' \
+            else None
+        classified = occupied if hidden is None else occupied[~hidden[tuple(occupied.T)]]
         if self.onnx is not None:
-            best, best_index, coefficients = self.onnx.classify(state, occupied, prompt_set, inference, with_features)
+            best, best_index, coefficients = self.onnx.classify(state, classified, prompt_set, inference, with_features)
         else:
             best, best_index, coefficients = self.model.classify_voxels(
-                encoded, occupied, prompt_set.operator, with_features, inference.unknown_temperature,
+                encoded, classified, prompt_set.operator, with_features, inference.unknown_temperature,
                 inference.unknown_norm_weight, label_weights=prompt_set.label_weights)
+        if hidden is not None:  # every occupied voxel's row among the classified ones
+            rows = torch.full(logits.shape, -1, dtype=torch.int64, device=logits.device)
+            rows[tuple(classified.T)] = torch.arange(len(classified), device=logits.device)
+            take = source_rows(rows, hidden)[tuple(occupied.T)]
+            best, best_index, coefficients = best[take], best_index[take], coefficients[take]
         self._synchronize()
         timings['language'] = _ms(start)
         start = time.perf_counter()
@@ -199,6 +208,13 @@ class LocPredictor:
             feature_coefficients=coefficients.float().cpu().numpy(), prompts=prompt_set.prompts,
             feature_basis=self._feature_basis if coefficients.shape[1] else None,
             class_ids=prompt_set.class_ids.copy(), grid=self.grid, timestamp_ns=int(frame.timestamp_ns))
+
+
+def _dense_mask(indices: torch.Tensor, shape) -> torch.Tensor:
+    """(M,3) int64 voxel indices -> (X,Y,Z) bool grid, True at those voxels."""
+    mask = torch.zeros(tuple(shape), dtype=torch.bool, device=indices.device)
+    mask[tuple(indices.T)] = True
+    return mask
 
 
 def _ms(start: float) -> float:
