@@ -166,7 +166,8 @@ def main(argv=None) -> None:
         if args.soak and now >= next_sample:
             with node._sync_lock:
                 pending = node.sync.pending()
-            samples.append((now - start, rss_mb(), node.slot.occupied, max(pending.values())))
+            samples.append((now - start, rss_mb(), node.slot.occupied + node.frame_slot.occupied + node.view_slot.occupied,
+                            max(pending.values())))
             print(f'  t={now - start:5.0f} s  RSS {samples[-1][1]:7.1f} MB  slot {samples[-1][2]}  '
                   f'sync max queue {samples[-1][3]}  published {node.stats.counts["published"]}', flush=True)
             next_sample += 10.0

@@ -40,6 +40,11 @@ class PipelineStats:
             for stage, value in (stages_ms or {}).items():
                 self._stages_ms.setdefault(stage, deque(maxlen=LATENCY_WINDOW)).append(float(value))
 
+    def latency_stage(self, stage: str, ms: float) -> None:
+        """A stage time (ms) of work that follows the frame's latency (e.g. the views after the grid)."""
+        with self._lock:
+            self._stages_ms.setdefault(stage, deque(maxlen=LATENCY_WINDOW)).append(float(ms))
+
     def stage_medians(self) -> dict:
         """stage -> median ms over the last LATENCY_WINDOW frames."""
         with self._lock:

@@ -2,10 +2,14 @@
 
 Flow: subscription callbacks (a mutually exclusive callback group per input topic: topics run in
 parallel, each in order) stamp and synchronise the messages (`sync.py`) and put each matched set
-into a one-slot buffer (`worker.py`); a worker thread decodes it into a `Frame`
-(`frame_builder.py`), runs loc_core's predictor, applies pending prompt changes between frames, and
-publishes (`publishing.py`). Bad input is dropped, counted (see
-/diagnostics) and logged at most every few seconds per reason.
+into a one-slot buffer (`worker.py`). Three worker threads follow, each taking the newest item of
+the one-slot buffer before it, so that one frame is decoded while the one before is predicted and
+the one before that is drawn: `loc_decode` builds a `Frame` (`frame_builder.py`), `loc_predict`
+runs loc_core's predictor and publishes the dense grid, `loc_views` publishes the views made from
+it (BEV, voxels, markers; `publishing.py`). A frame replaced in a buffer before its stage took it
+is counted (`drop.busy` before the grid, `views_skipped` after it: its grid was published). Prompt
+changes apply between frames (the predictor swaps them atomically). Bad input is dropped, counted
+(see /diagnostics) and logged at most every few seconds per reason.
 
 Time: outputs carry the stamps of their inputs. Latencies and the synchroniser's waiting times are
 measured on the steady clock from when DDS received each message, and /diagnostics is published on a
@@ -58,7 +62,7 @@ class LocNode(Node):
     def __init__(self, predictor=None, node_name: str = 'loc_node', **node_kwargs):
         super().__init__(node_name, **node_kwargs)
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
-        self.worker = None
+        self.workers = []
         try:
             self._start(predictor)
         except StartupError:
@@ -106,8 +110,12 @@ class LocNode(Node):
         self.prompt_slot = LatestSlot()
         self.prompt_worker = Worker(self.prompt_slot, self._apply_prompts, self._on_prompt_error, 'loc_prompts')
         self.prompt_worker.start()
-        self.worker = Worker(self.slot, self._process, self._on_frame_error)
-        self.worker.start()
+        self.frame_slot, self.view_slot = LatestSlot(), LatestSlot()
+        self.workers = [Worker(self.slot, self._decode, self._on_frame_error, 'loc_decode'),
+                        Worker(self.frame_slot, self._predict, self._on_frame_error, 'loc_predict'),
+                        Worker(self.view_slot, self._publish_views, self._on_frame_error, 'loc_views')]
+        for worker in self.workers:
+            worker.start()
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self._expire_timer = self.create_timer(max(self.settings['sync_max_wait_s'] / 2, 0.05), self._expire_waiting,
@@ -220,8 +228,9 @@ class LocNode(Node):
         self.stats.count(f'drop.{reason}')
         self.log.warning(reason, f'dropped ({reason}, {self.stats.counts[f"drop.{reason}"]} so far): {text}')
 
-    # ---- worker thread ----------------------------------------------------------------------------
-    def _process(self, matched: dict) -> None:
+    # ---- worker threads ---------------------------------------------------------------------------
+    def _decode(self, matched: dict) -> None:
+        """Stage 1 (`loc_decode`): a matched set -> a Frame in `frame_slot`."""
         lidar_msg, received = matched[LIDAR][1]
         images = {name: entry[1][0] for name, entry in matched.items() if name != LIDAR}
         cameras = self.cameras
@@ -245,18 +254,39 @@ class LocNode(Node):
         if built.nan_points_dropped:
             self.stats.count('nan_points_removed', built.nan_points_dropped)
             self.log.warning('nan_points', f'removed {built.nan_points_dropped} NaN/inf LiDAR points')
-        stages['decode'], start = (time.monotonic() - start) * 1e3, time.monotonic()
-        result = self.predictor.predict(built.frame)
+        stages['decode'] = (time.monotonic() - start) * 1e3
+        if self.frame_slot.put((built.frame, received, stages, time.monotonic())):
+            self._drop('busy', 'predictor still busy: an older decoded frame was replaced by a newer one')
+
+    def _predict(self, item) -> None:
+        """Stage 2 (`loc_predict`): predict, publish the grid, hand the result to `loc_views`."""
+        frame, received, stages, decoded = item
+        start = time.monotonic()
+        stages['queued'] = (start - decoded) * 1e3
+        result = self.predictor.predict(frame)
         if not result.timestamp_ns:
-            result.timestamp_ns = built.frame.timestamp_ns
+            result.timestamp_ns = frame.timestamp_ns
         if not self._thresholds_in_model:
             result = apply_thresholds(result, *self._thresholds)
         stages['predict'], start = (time.monotonic() - start) * 1e3, time.monotonic()
-        grid_published = self.outputs.publish_result(result, update_legend=tuple(result.prompts) == self._prompts)
-        done = time.monotonic()
-        stages['publish'] = (done - start) * 1e3
+        current = tuple(result.prompts) == self._prompts
+        grid_published = self.outputs.publish_grid(result, update_legend=current)
+        stages['publish'] = (grid_published - start) * 1e3
         self.stats.latency((grid_published - received) * 1e3, stages)
         self.stats.mark('published')
+        if self.view_slot.put(result):
+            self.stats.count('views_skipped')
+
+    def _publish_views(self, result) -> None:
+        """Stage 3 (`loc_views`): BEV, voxels and markers of a published grid."""
+        start = time.monotonic()
+        self.outputs.publish_views(result)
+        self.stats.latency_stage('views', (time.monotonic() - start) * 1e3)
+
+    def idle(self) -> bool:
+        """True when no frame waits in a buffer or is being worked on."""
+        return not any(w.busy for w in self.workers) and \
+            not (self.slot.occupied or self.frame_slot.occupied or self.view_slot.occupied)
 
     def _on_frame_error(self, matched, exc: Exception) -> None:
         if not self.context.ok():  # SIGINT/SIGTERM shut the context down mid-frame: shutting down, not a failure
@@ -312,7 +342,8 @@ class LocNode(Node):
     def _publish_diagnostics(self) -> None:
         with self._sync_lock:
             pending = self.sync.pending()
-        extra = {'slot_occupied': self.slot.occupied, 'sync_waiting_lidar': pending[LIDAR],
+        extra = {'slot_occupied': self.slot.occupied + self.frame_slot.occupied + self.view_slot.occupied,
+                 'sync_waiting_lidar': pending[LIDAR],
                  'sync_waiting_images': sum(v for k, v in pending.items() if k != LIDAR),
                  'prompts': ', '.join(self._prompts),
                  'model_trained': str(getattr(self.predictor, 'trained', 'unknown'))}
@@ -320,7 +351,7 @@ class LocNode(Node):
             diagnostic_array(self.stats, self.get_clock().now().to_msg(), self.get_name(), extra))
 
     def destroy_node(self):
-        for worker in (self.worker, getattr(self, 'prompt_worker', None)):
+        for worker in [*self.workers, getattr(self, 'prompt_worker', None)]:
             if worker is not None:
                 worker.stop()
         if getattr(self, '_decode_pool', None) is not None:

@@ -52,16 +52,20 @@ class OutputPublishers:
             self._legend_key = key
         self.legend.publish(String(data=outputs.legend_json(prompts, class_ids, grid, self.frame_id)))
 
-    def publish_result(self, result: OccupancyResult, update_legend: bool = True) -> float:
-        """Publish every output that has subscribers, the dense grid first (the product downstream
-        planners wait for), then BEV, voxels and markers; with `update_legend` the legend follows the
-        result's classes (the node passes False for a frame finished with superseded prompts, so the
-        legend never flips back). Returns time.monotonic() right after the grid went out."""
+    def publish_grid(self, result: OccupancyResult, update_legend: bool = True) -> float:
+        """Publish the dense grid (the product downstream planners wait for) when it has subscribers;
+        with `update_legend` the legend follows the result's classes first (the node passes False for
+        a frame finished with superseded prompts, so the legend never flips back). Returns
+        time.monotonic() right after the grid went out."""
         self.grid_geometry = result.grid
         if update_legend:
             self.publish_legend(result.prompts, result.class_ids, result.grid)
         self._publish_if_wanted(self.grid, 'grid', lambda: outputs.semantic_grid(result))
-        grid_published = time.monotonic()
+        return time.monotonic()
+
+    def publish_views(self, result: OccupancyResult) -> None:
+        """Publish the views made from a result, each when it has subscribers: BEV, voxels, markers
+        (a DELETEALL first when the prompts changed since the last markers)."""
         self._publish_if_wanted(self.bev, 'bev', lambda: outputs.bev_grid(result, self.frame_id))
         self._publish_if_wanted(self.voxels, 'voxels', lambda: outputs.voxel_cloud(result, self.frame_id))
         classes = tuple(result.prompts)
@@ -69,7 +73,6 @@ class OutputPublishers:
         if self._publish_if_wanted(self.markers, 'markers',
                                    lambda: outputs.marker_array(result, self.frame_id, delete_all)):
             self._marker_classes = classes
-        return grid_published
 
     def forget_markers(self) -> None:
         """The next marker array starts with DELETEALL (after a time jump: old markers must go)."""

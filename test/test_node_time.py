@@ -106,7 +106,7 @@ def test_a_looped_bag_is_served_in_every_pass(bag, tmp_path):
         report = ThreePasses(bag, loop=True, topics=SENSOR_TOPICS, wait_for_subscribers_s=10.0).play()
         assert report.loops == 3 and report.published['/lidar_top/points'] == 3 * FRAMES
         _wait(lambda: harness.node.stats.counts.get('lidar_in', 0) == 3 * FRAMES, what='every scan')
-        _wait(lambda: not harness.node.worker.busy and not harness.node.slot.occupied, what='the worker')
+        _wait(harness.node.idle, what="the workers")
         time.sleep(0.2)
         stamps = [_stamp_ns(m) for m in harness.received['voxels']]
         runs = _passes(stamps)
