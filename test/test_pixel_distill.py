@@ -101,6 +101,16 @@ def test_a_missing_pixel_teacher_is_a_clear_error(tmp_path, capsys):
     assert code == 2 and 'none.onnx not found' in capsys.readouterr().err
 
 
+def test_probabilities_shrink_to_any_size_and_keep_summing_to_one():
+    from loc_core.teacher.pixel_targets import _resize_probabilities
+
+    logits = np.random.default_rng(0).normal(size=(19, 376, 1241)).astype(np.float32)  # a KITTI image, padded
+    probs = np.exp(logits) / np.exp(logits).sum(axis=0)
+    small = _resize_probabilities(probs, (156, 47))  # 1/8, not a whole factor
+    assert small.shape == (47, 156, 19) and np.allclose(small.sum(axis=2), 1.0, atol=1e-5)
+    assert np.allclose(small[0, 0], probs[:, :8, :8].mean(axis=(1, 2)), atol=0.01)
+
+
 @pytest.fixture(scope='module')
 def segmenter():
     root = models_root()

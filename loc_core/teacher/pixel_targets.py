@@ -40,7 +40,7 @@ def camera_class_maps(segmenter: OnnxSegmenter, frame: Frame, stride: int = DEFA
 def _resize_probabilities(probs: np.ndarray, size: tuple) -> np.ndarray:
     """(K,h',w') float32 probabilities -> (h,w,K) float32 at `size` (w, h), area-averaged (a convex
     combination: the sums stay 1), renormalised against rounding."""
+    if (probs.shape[2], probs.shape[1]) != tuple(size):  # one class at a time: OpenCV's area resize takes
+        probs = np.stack([cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in probs])  # <= 4 channels
     hwk = np.ascontiguousarray(probs.transpose(1, 2, 0))
-    if (hwk.shape[1], hwk.shape[0]) != tuple(size):
-        hwk = cv2.resize(hwk, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
     return hwk / np.maximum(hwk.sum(axis=2, keepdims=True), 1e-6)
