@@ -192,20 +192,31 @@ class Trainer:
         return cosine_regression_loss(feats, targets, seen)
 
     def _pixel_distill(self, sample, target, feats):
-        """Cosine regression of the (S,D) features of a frame's sampled voxels that are occupied and
-        seen by a camera onto the teacher's probabilities there times the prompt embeddings of the
-        Occ3D classes they map to; voxels where the teacher's classes that map to nothing (sky) hold
-        half the probability or more get no target. 0 for samples without teacher probabilities."""
+        """Cosine regression of the (S,D) features of a frame's sampled voxels onto the teacher's
+        probabilities at their projection times the prompt embeddings of the Occ3D classes its
+        classes map to (voxels as `pixel_teacher_at` keeps them); 0 for samples without teacher
+        probabilities."""
         if target.teacher_probs is None or len(target.teacher_probs) == 0:
             return feats.sum() * 0.0
-        probs, seen = self._at_projections(sample.rig, target.teacher_probs, target.voxels)  # (S,K)
-        named = target.teacher_classes >= 0
-        embeddings = torch.zeros((len(named), self.text.shape[1]), dtype=self.text.dtype, device=self.text.device)
-        embeddings[named] = self.text[target.teacher_classes[named]]
+        probs, valid = self.pixel_teacher_at(sample.rig, target)
+        return cosine_regression_loss(feats, probs @ self.teacher_embeddings(target.teacher_classes), valid)
+
+    def pixel_teacher_at(self, rig, target):
+        """The teacher's probabilities at a frame's sampled voxels: ((S,K) where each voxel centre
+        projects into `rig`'s images, (S,) bool kept: occupied, seen by a camera, and with at least half
+        the probability on teacher classes that map to an Occ3D class (not sky))."""
+        probs, seen = self._at_projections(rig, target.teacher_probs, target.voxels)
         voxels = target.voxels
         occupied = target.occupied[voxels[:, 0], voxels[:, 1], voxels[:, 2]]
-        valid = seen & occupied & (probs[:, named].sum(dim=1) >= 0.5)
-        return cosine_regression_loss(feats, probs @ embeddings, valid)
+        return probs, seen & occupied & (probs[:, target.teacher_classes >= 0].sum(dim=1) >= 0.5)
+
+    def teacher_embeddings(self, classes):
+        """(K,) Occ3D ids of the teacher's classes (-1: ignored) -> (K,D) their prompt embeddings
+        (this run's text encoder and templates, unit length), zero rows for ignored classes."""
+        named = classes >= 0
+        embeddings = torch.zeros((len(classes), self.text.shape[1]), dtype=self.text.dtype, device=self.text.device)
+        embeddings[named] = self.text[classes[named]]
+        return embeddings
 
     def _at_projections(self, rig, maps, voxels):
         """(C,F,h,w) maps over a rig's whole images and (S,3) voxel indices -> ((S,F) the map values
