@@ -195,7 +195,11 @@ class TrainConfig:
     every class one of its names from loc_core/data/class_names.py, and one of `text.templates`; the
     standard prompt with probability `standard_name_share`). `w_outlier` weighs outlier exposure
     (loc_core/losses/outlier.py): occupied voxels of novel objects in the training towns get their
-    match score (smooth maximum at `outlier_temperature`) pushed below `outlier_margin`."""
+    match score (smooth maximum at `outlier_temperature`) pushed below `outlier_margin`.
+    `w_pixel_distill` (supervised mode) weighs pixel-feature distillation from the 2D teacher: on
+    samples cached with `loc-train --pixel-teacher`, the occupied sampled voxels a camera sees are
+    pulled (cosine) onto the teacher's class probabilities at their projection times the prompt
+    embeddings of the Occ3D classes its classes map to (0 = off)."""
 
     mode: str = 'supervised'
     semantic_loss: str = 'dcl'
@@ -236,9 +240,12 @@ class TrainConfig:
     w_outlier: float = 0.0
     outlier_margin: float = 0.5
     outlier_temperature: float = 0.1
+    w_pixel_distill: float = 0.0
 
     def validate(self) -> None:
         _check_precision(self.precision, 'train.precision')
+        if not self.w_pixel_distill >= 0:
+            raise ConfigError(f'train.w_pixel_distill must be >= 0, got {self.w_pixel_distill}')
         if self.w_outlier < 0 or self.outlier_temperature <= 0 or not -1.0 <= self.outlier_margin <= 1.0:
             raise ConfigError('train.w_outlier must be >= 0, train.outlier_temperature > 0 and '
                               'train.outlier_margin in [-1, 1]')

@@ -12,6 +12,7 @@ from loc_core.geometry.voxel_grid import VoxelGrid
 from loc_core.models.heads import LanguageHead, OccupancyHead, match_scores
 from loc_core.models.inputs import ModelInput
 from loc_core.models.layers import BevTrunk, ImageEncoder
+from loc_core.models.pretrained_image import make_image_encoder
 from loc_core.models.projection import ProjectionCache, feature_indices, feature_table, gather_features, lookup_features
 
 CHUNK_VOXELS = 8192  # voxels per step of `classify_voxels`: bounds its temporaries (1 MB per (chunk, 32) float32)
@@ -48,7 +49,7 @@ class LocNetwork(nn.Module):
         self.image_size = (int(width), int(height))
         self.feature_hw = (height // ImageEncoder.stride, width // ImageEncoder.stride)
         num_z = grid.shape[2]
-        self.image_encoder = ImageEncoder(arch['image_channels'])
+        self.image_encoder = make_image_encoder(arch)
         self.trunk = BevTrunk(self.bev_input_channels(), arch['bev_channels'], arch['trunk_width'],
                               arch.get('trunk_depth', 2))
         self.occupancy_head = OccupancyHead(arch['bev_channels'], num_z)

@@ -132,6 +132,15 @@ class OnnxSegmenter:
 
     def segment(self, rgb: np.ndarray) -> SegmentationMap:
         """(H,W,3) uint8 RGB -> its `SegmentationMap`."""
+        trained, scale = self.class_probabilities(rgb)
+        probs = np.tensordot(trained, self.columns * np.float32(255.0), axes=([0], [0]))  # (h, w, 18)
+        probs += 0.5
+        return SegmentationMap(probs.astype(np.uint8), scale)
+
+    def class_probabilities(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """(H,W,3) uint8 RGB -> ((K,h,w) float32 softmax over the table's K trained classes, over the
+        part of the model input the image covers (each pixel's K values sum to 1), (sx, sy) scale:
+        image pixel (u, v) -> cell (floor(u * sx), floor(v * sy)))."""
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f'teacher input must be (H,W,3) uint8 RGB, got {rgb.shape} {rgb.dtype}')
@@ -151,10 +160,8 @@ class OnnxSegmenter:
             logits = self.session.run(None, {self.input_name: np.ascontiguousarray(tensor)})[0]
         except Exception as exc:
             raise TeacherModelError(f'teacher model {self.path} failed to run: {exc}') from exc
-        trained = logits[0, :self.table.num_trained, :covered[0], :covered[1]]
+        trained = logits[0, :self.table.num_trained, :covered[0], :covered[1]].astype(np.float32)
         trained = trained - trained.max(axis=0, keepdims=True)
         np.exp(trained, out=trained)
         trained /= trained.sum(axis=0, keepdims=True)
-        probs = np.tensordot(trained, self.columns * np.float32(255.0), axes=([0], [0]))  # (h, w, 18)
-        probs += 0.5
-        return SegmentationMap(probs.astype(np.uint8), scale)
+        return trained, scale

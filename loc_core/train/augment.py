@@ -105,11 +105,13 @@ def augment_sample(sample: TrainingSample, settings: AugmentSettings, rng: np.ra
 
 
 def select_cameras(sample: TrainingSample, keep: np.ndarray) -> TrainingSample:
-    """Keep the cameras where the (C,) bool `keep` is true (none: a LiDAR-only sample)."""
+    """Keep the cameras where the (C,) bool `keep` is true (none: a LiDAR-only sample); the teacher's
+    probabilities, when the sample has them, stay aligned with the images."""
     if keep.all():
         return sample
+    probs = None if sample.teacher_probs is None else sample.teacher_probs[keep]
     return replace(sample, images=sample.images[keep], intrinsics=sample.intrinsics[keep],
-                   cam_to_ego=sample.cam_to_ego[keep])
+                   cam_to_ego=sample.cam_to_ego[keep], teacher_probs=probs)
 
 
 def jitter_appearance(images: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:

@@ -22,22 +22,27 @@ AUGMENT_STREAM = 1  # augmentation draws from its own generator: turning it on l
 class FrameTargets:
     """`occupied`, `known` (X,Y,Z) bool tensors; `voxels` (S,3) int64 sampled voxel indices with
     `classes` (S,) int64 prompt targets (STUFF_SET for voxels known only to be stuff); `occupied_weight` (X,Y,Z) float32 geometry-loss weights of
-    occupied voxels (None: all 1)."""
+    occupied voxels (None: all 1); `teacher_probs` (C,K,h,w) float32 the 2D teacher's class
+    probabilities of the sample's cameras with `teacher_classes` (K,) int64 their Occ3D ids (-1:
+    ignored), or None (not asked for, or a sample cached without them)."""
 
     occupied: torch.Tensor
     known: torch.Tensor
     voxels: torch.Tensor
     classes: torch.Tensor
     occupied_weight: torch.Tensor | None = None
+    teacher_probs: torch.Tensor | None = None
+    teacher_classes: torch.Tensor | None = None
 
     def to(self, device) -> 'FrameTargets':
         """These targets on `device` (self when they are there already)."""
         device = torch.device(device)
         if self.voxels.device == device:
             return self
-        weight = None if self.occupied_weight is None else self.occupied_weight.to(device)
+        moved = [None if t is None else t.to(device)
+                 for t in (self.occupied_weight, self.teacher_probs, self.teacher_classes)]
         return FrameTargets(self.occupied.to(device), self.known.to(device), self.voxels.to(device),
-                            self.classes.to(device), weight)
+                            self.classes.to(device), *moved)
 
 
 def sample_generator(seed: int, step: int, position: int, stream: int = 0) -> np.random.Generator:
@@ -62,10 +67,11 @@ def sample_voxels(targets: np.ndarray, count: int, rng: np.random.Generator) -> 
 
 def build_targets(sample: TrainingSample, voxels_per_frame: int, rng: np.random.Generator,
                   use_classes: bool = True, geometry_class_balance: bool = False,
-                  outliers: bool = False) -> FrameTargets:
+                  outliers: bool = False, pixel_teacher: bool = False) -> FrameTargets:
     """Without `use_classes` (self-supervised) voxels are drawn uniformly and `classes` are all 0;
     `geometry_class_balance` adds per-class occupied-voxel weights for the geometry loss; `outliers`
-    adds the sample's occupied novel-object voxels (as many as one labelled class gets) as OUTLIER."""
+    adds the sample's occupied novel-object voxels (as many as one labelled class gets) as OUTLIER;
+    `pixel_teacher` carries the sample's teacher probabilities over (when it has them)."""
     targets = sample.class_targets()
     weight = occupied_class_weights(torch.from_numpy(targets)) if geometry_class_balance else None
     if not use_classes:
@@ -86,20 +92,26 @@ def build_targets(sample: TrainingSample, voxels_per_frame: int, rng: np.random.
             picked = novel[np.sort(rng.choice(len(novel), size=count, replace=False))]
             voxels = np.concatenate([voxels, picked.astype(np.int64)])
             classes = np.concatenate([classes, np.full(count, OUTLIER, np.int64)])
+    teacher = (None, None)
+    if pixel_teacher and sample.teacher_probs is not None:
+        teacher = (torch.from_numpy(sample.teacher_probs.astype(np.float32).transpose(0, 3, 1, 2)),
+                   torch.from_numpy(sample.teacher_classes.astype(np.int64)))
     return FrameTargets(torch.from_numpy(sample.occupied()), torch.from_numpy(sample.known & ~sample.novel),
-                        torch.from_numpy(voxels), torch.from_numpy(classes), weight)
+                        torch.from_numpy(voxels), torch.from_numpy(classes), weight, *teacher)
 
 
 def build_batch(samples: list[TrainingSample], positions: list[int], seed: int, step: int,
                 voxels_per_frame: int, use_classes: bool = True, geometry_class_balance: bool = False,
-                augment: AugmentSettings | None = None, device='cpu', outliers: bool = False):
+                augment: AugmentSettings | None = None, device='cpu', outliers: bool = False,
+                pixel_teacher: bool = False):
     """-> (list[ModelInput], list[FrameTargets]) on `device` for the samples at these global batch
     positions, each augmented first when `augment` is active (sampling and augmentation run on the
-    host, in numpy: the voxels drawn do not depend on the device)."""
+    host, in numpy: the voxels drawn do not depend on the device); `pixel_teacher`: see build_targets."""
     if augment is not None and augment.active:
         samples = [augment_sample(s, augment, sample_generator(seed, step, p, AUGMENT_STREAM))
                    for s, p in zip(samples, positions)]
     inputs = [make_input(s.points, s.images, s.rig, device, s.origin) for s in samples]
     targets = [build_targets(s, voxels_per_frame, sample_generator(seed, step, p), use_classes,
-                             geometry_class_balance, outliers).to(device) for s, p in zip(samples, positions)]
+                             geometry_class_balance, outliers, pixel_teacher).to(device)
+               for s, p in zip(samples, positions)]
     return inputs, targets

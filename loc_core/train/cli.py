@@ -52,6 +52,10 @@ def parse_args(argv=None):
     parser.add_argument('--earlier-frames', type=int, default=0, metavar='K',
                         help='cache each frame with the points of up to K frames before it in its scene, moved by '
                              'the ego poses (sources with real poses; see train.history_cut; default 0)')
+    parser.add_argument('--pixel-teacher', metavar='MODEL.onnx',
+                        help='store the 2D teacher\'s per-pixel class probabilities of every camera image in each real '
+                             'sample (a path, or one under $LOC_MODELS as `loc-gt --teacher` takes it; for '
+                             'train.w_pixel_distill)')
     parser.add_argument('--init', help='start from the weights of this checkpoint (fine-tuning)')
     parser.add_argument('--steps', type=int, help='override train.steps')
     parser.add_argument('--resume', action='store_true')
@@ -98,6 +102,7 @@ def fill_cache(args, config: LocConfig) -> None:
     if not (args.synthetic_seeds or any(folder for _, folder in real)):
         return
     image_size = tuple(architecture(config.model)['image_size'])
+    teacher = pixel_teacher(args.pixel_teacher, args.threads) if args.pixel_teacher else None
     real_cache = args.real_cache or args.cache
     cache_empty = _empty(args.cache)
     real_empty = cache_empty if real_cache == args.cache else _empty(real_cache)
@@ -125,7 +130,14 @@ def fill_cache(args, config: LocConfig) -> None:
             # nuScenes labels come from boxes alone here: 255 voxels are stuff (lidarseg labels name them)
             cache_frames(frames, real_cache, image_size, prefix=prefix, source='real',
                          geometry_mask='camera_or_lidar', unlabelled_is_stuff=prefix == 'nuscenes',
-                         earlier_frames=args.earlier_frames)
+                         earlier_frames=args.earlier_frames, pixel_teacher=teacher)
+
+
+def pixel_teacher(path, threads=None):
+    """The `OnnxSegmenter` of `--pixel-teacher` (a path or a name under $LOC_MODELS)."""
+    from loc_core.teacher.segmenter import OnnxSegmenter, resolve_model_path
+
+    return OnnxSegmenter(resolve_model_path(path), threads=threads or 2)
 
 
 def _empty(folder) -> bool:
@@ -171,7 +183,14 @@ def _train(args, config: LocConfig, rank: int, world: int) -> int:
 
     torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // world))
     if rank == 0:
-        fill_cache(args, config)
+        from loc_core.teacher.classes import ClassTableError
+        from loc_core.teacher.segmenter import TeacherModelError
+
+        try:
+            fill_cache(args, config)
+        except (FileNotFoundError, TeacherModelError, ClassTableError) as exc:
+            print(f'loc-train: {exc}', file=sys.stderr)
+            return 2
     if args.prepare_only:
         return 0
     if world > 1:

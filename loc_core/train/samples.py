@@ -45,7 +45,11 @@ class TrainingSample:
     sample whose points include earlier frames' (`cache_frames(..., earlier_frames=K)`), how many
     frames back each point was captured (0: the sample's own sweep); `origin` (3,) float64 the
     LiDAR's position in the ego frame, metres (from the frame's `lidar_to_ego`; caches written before
-    it existed hold nuScenes' and the simulator's mount, the default)."""
+    it existed hold nuScenes' and the simulator's mount, the default). `teacher_probs` (C,h,w,K) float16
+    or None: the 2D teacher's class probabilities over each camera's whole image at low resolution
+    (loc_core/teacher/pixel_targets.py), aligned with `images`; `teacher_classes` (K,) int8 the
+    Occ3D id each of the teacher's K classes maps to (-1: ignored), with it (both None in caches
+    made without `--pixel-teacher`)."""
 
     points: np.ndarray
     images: np.ndarray
@@ -58,6 +62,8 @@ class TrainingSample:
     unlabelled_is_stuff: bool = False
     point_ages: np.ndarray | None = None
     origin: np.ndarray = field(default_factory=lambda: np.asarray(DEFAULT_LIDAR_ORIGIN, np.float64))
+    teacher_probs: np.ndarray | None = None
+    teacher_classes: np.ndarray | None = None
 
     @property
     def rig(self) -> CameraRig:
@@ -109,12 +115,14 @@ class TrainingSample:
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        ages = {} if self.point_ages is None else {'point_ages': self.point_ages}
+        optional = {} if self.point_ages is None else {'point_ages': self.point_ages}
+        if self.teacher_probs is not None:
+            optional.update(teacher_probs=self.teacher_probs, teacher_classes=self.teacher_classes)
         np.savez_compressed(buffer, points=self.points, images=self.images, intrinsics=self.intrinsics,
                             cam_to_ego=self.cam_to_ego, semantics=self.semantics,
                             known=np.packbits(self.known), novel=np.packbits(self.novel),
                             source=np.array(self.source), unlabelled_is_stuff=np.array(self.unlabelled_is_stuff),
-                            origin=np.asarray(self.origin, np.float64), **ages)
+                            origin=np.asarray(self.origin, np.float64), **optional)
         return buffer.getvalue()
 
     def up_to_age(self, age: int) -> 'TrainingSample':
@@ -145,16 +153,32 @@ class TrainingSample:
                 stuff = bool(data['unlabelled_is_stuff']) if 'unlabelled_is_stuff' in data.files else False
                 ages = data['point_ages'] if 'point_ages' in data.files else None
                 origin = data['origin'] if 'origin' in data.files else np.asarray(DEFAULT_LIDAR_ORIGIN)  # older caches
+                teacher = [data[k] if k in data.files else None for k in ('teacher_probs', 'teacher_classes')]
                 sample = cls(data['points'], data['images'], data['intrinsics'], data['cam_to_ego'], semantics,
                              unpack('known'), unpack('novel'), source, stuff, ages,
-                             np.asarray(origin, np.float64).reshape(3))
+                             np.asarray(origin, np.float64).reshape(3), *teacher)
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise SampleError(f'cannot read training sample {path}: {exc}') from exc
         if sample.images.ndim != 4 or len(sample.images) != len(sample.intrinsics):
             raise SampleError(f'training sample {path}: images and calibration disagree')
         if sample.point_ages is not None and sample.point_ages.shape != (len(sample.points),):
             raise SampleError(f'training sample {path}: point ages and points disagree')
+        problem = sample.teacher_problem()
+        if problem:
+            raise SampleError(f'training sample {path}: {problem}')
         return sample
+
+    def teacher_problem(self) -> str | None:
+        """What is wrong with the teacher probabilities (None: nothing, or none held)."""
+        probs, classes = self.teacher_probs, self.teacher_classes
+        if probs is None and classes is None:
+            return None
+        if probs is None or classes is None or probs.ndim != 4 or classes.ndim != 1:
+            return 'teacher probabilities need (C,h,w,K) probabilities and (K,) class ids together'
+        if len(probs) != len(self.images) or probs.shape[3] != len(classes):
+            return (f'teacher probabilities {probs.shape} do not match {len(self.images)} cameras and '
+                    f'{len(classes)} teacher classes')
+        return None
 
 
 def sample_file_name(prefix: str, frame, n: int) -> str:
@@ -165,9 +189,11 @@ def sample_file_name(prefix: str, frame, n: int) -> str:
 
 def cache_frames(frames, folder, image_size: tuple, prefix: str = 'frame', source: str = 'synthetic',
                  geometry_mask: str = 'camera', unlabelled_is_stuff: bool = False,
-                 earlier_frames: int = 0) -> list[Path]:
+                 earlier_frames: int = 0, pixel_teacher=None) -> list[Path]:
     """Write each frame with dense labels as `<prefix>_<scene>_<timestamp>_<n>.npz` (see
-    `TrainingSample.from_frame` for the settings); frames without labels are logged
+    `TrainingSample.from_frame` for the settings); with `pixel_teacher` (an `OnnxSegmenter`) each
+    sample also holds its class probabilities of every camera image (`teacher_probs`, run once per
+    image, loc_core/teacher/pixel_targets.py); frames without labels are logged
     and skipped. With `earlier_frames` K > 0 (frames in time order, with real poses) each sample
     also holds the points of up to K frames before it in its scene, with their `point_ages`
     (loc_core/data/accumulate.py). Returns the written paths."""
@@ -186,11 +212,22 @@ def cache_frames(frames, folder, image_size: tuple, prefix: str = 'frame', sourc
             skipped += 1
             log.warning('skipping frame: %s', exc)
             continue
+        if pixel_teacher is not None:
+            sample = with_teacher_probabilities(sample, frame, pixel_teacher)
         path = folder / sample_file_name(prefix, frame, n)
         atomic_write_bytes(path, sample.to_bytes())
         written.append(path)
     log.info('cached %d frames in %s (%d skipped without labels)', len(written), folder, skipped)
     return written
+
+
+def with_teacher_probabilities(sample: TrainingSample, frame: Frame, segmenter) -> TrainingSample:
+    """`sample` (made from `frame`) holding the segmenter's class probabilities of the frame's cameras."""
+    from loc_core.teacher.pixel_targets import camera_class_maps
+
+    probs = camera_class_maps(segmenter, frame)
+    classes = np.asarray(segmenter.table.occ3d_ids, np.int8)
+    return replace(sample, teacher_probs=probs, teacher_classes=classes)
 
 
 class SampleFolder:

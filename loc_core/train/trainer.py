@@ -123,7 +123,8 @@ class Trainer:
         inputs, targets = build_batch(samples, positions, cfg.seed, self.step, cfg.voxels_per_frame,
                                       use_classes=cfg.mode == 'supervised',
                                       geometry_class_balance=cfg.geometry_class_balance, augment=self.augment,
-                                      device=self.device, outliers=cfg.w_outlier > 0)
+                                      device=self.device, outliers=cfg.w_outlier > 0,
+                                      pixel_teacher=self.pixel_distill_on)
         if cfg.free_space_targets:
             for sample, target in zip(inputs, targets):
                 add_free_targets(target, self.model.observed_free(sample))
@@ -172,6 +173,8 @@ class Trainer:
             if cfg.mode == 'supervised' and cfg.w_partial > 0:
                 frame_terms['partial'] = cfg.w_partial * partial_label_loss(
                     feats[target.classes == STUFF_SET], text, self.stuff_prompts, cfg.temperature)
+            if self.pixel_distill_on:
+                frame_terms['pixel'] = cfg.w_pixel_distill * self._pixel_distill(encoded.inputs[b], target, feats)
             if cfg.mode == 'supervised' and cfg.w_outlier > 0:
                 frame_terms['outlier'] = cfg.w_outlier * outlier_loss(
                     feats[target.classes == OUTLIER], text, cfg.outlier_temperature, cfg.outlier_margin)
@@ -179,17 +182,52 @@ class Trainer:
                 terms[key] = terms.get(key, 0.0) + value / len(targets)
         return terms
 
+    @property
+    def pixel_distill_on(self) -> bool:
+        return self.train_cfg.mode == 'supervised' and self.train_cfg.w_pixel_distill > 0
+
     def _distill(self, sample, voxels, feats):
+        teacher_maps = self.teacher(sample.images)
+        targets, seen = self._at_projections(sample.rig, teacher_maps, voxels)
+        return cosine_regression_loss(feats, targets, seen)
+
+    def _pixel_distill(self, sample, target, feats):
+        """Cosine regression of the (S,D) features of a frame's sampled voxels onto the teacher's
+        probabilities at their projection times the prompt embeddings of the Occ3D classes its
+        classes map to (voxels as `pixel_teacher_at` keeps them); 0 for samples without teacher
+        probabilities."""
+        if target.teacher_probs is None or len(target.teacher_probs) == 0:
+            return feats.sum() * 0.0
+        probs, valid = self.pixel_teacher_at(sample.rig, target)
+        return cosine_regression_loss(feats, probs @ self.teacher_embeddings(target.teacher_classes), valid)
+
+    def pixel_teacher_at(self, rig, target):
+        """The teacher's probabilities at a frame's sampled voxels: ((S,K) where each voxel centre
+        projects into `rig`'s images, (S,) bool kept: occupied, seen by a camera, and with at least half
+        the probability on teacher classes that map to an Occ3D class (not sky))."""
+        probs, seen = self._at_projections(rig, target.teacher_probs, target.voxels)
+        voxels = target.voxels
+        occupied = target.occupied[voxels[:, 0], voxels[:, 1], voxels[:, 2]]
+        return probs, seen & occupied & (probs[:, target.teacher_classes >= 0].sum(dim=1) >= 0.5)
+
+    def teacher_embeddings(self, classes):
+        """(K,) Occ3D ids of the teacher's classes (-1: ignored) -> (K,D) their prompt embeddings
+        (this run's text encoder and templates, unit length), zero rows for ignored classes."""
+        named = classes >= 0
+        embeddings = torch.zeros((len(classes), self.text.shape[1]), dtype=self.text.dtype, device=self.text.device)
+        embeddings[named] = self.text[classes[named]]
+        return embeddings
+
+    def _at_projections(self, rig, maps, voxels):
+        """(C,F,h,w) maps over a rig's whole images and (S,3) voxel indices -> ((S,F) the map values
+        where each voxel's centre projects, (S,) bool seen by a camera)."""
         from loc_core.losses.distill import sample_teacher
 
-        teacher_maps = self.teacher(sample.images)
-        hw = tuple(teacher_maps.shape[-2:])
-        table = self.model.projections.get(sample.rig, f'teacher{hw}', self.model.grid.all_centers, hw,
-                                           teacher_maps.device)
+        hw = tuple(maps.shape[-2:])
+        table = self.model.projections.get(rig, f'teacher{hw}', self.model.grid.all_centers, hw, maps.device)
         shape = self.model.grid.shape
         flat = (voxels[:, 0] * shape[1] + voxels[:, 1]) * shape[2] + voxels[:, 2]
-        targets, seen = sample_teacher(teacher_maps, table[flat])
-        return cosine_regression_loss(feats, targets, seen)
+        return sample_teacher(maps, table[flat])
 
     def run(self, steps: int | None = None, progress=None) -> list[dict]:
         """Train until `steps` (default config.train.steps); checkpoints and logs from rank 0."""
