@@ -110,6 +110,7 @@ def main(argv=None) -> None:
     parser.add_argument('--backend', choices=('torch', 'onnxruntime'), default='torch')
     parser.add_argument('--hidden-voxels', choices=('classify', 'from_above'), default='from_above',
                         help="the node's hidden_voxels parameter (default: the node's default)")
+    parser.add_argument('--threads', type=int, default=0, help="the node's num_threads parameter (0: the checkpoint's)")
     args = parser.parse_args(argv)
 
     import rclpy
@@ -132,7 +133,7 @@ def main(argv=None) -> None:
     rclpy.init()
     overrides = [Parameter('calibration_file', value=str(path)), Parameter('checkpoint', value=args.checkpoint),
                  Parameter('input_qos', value=args.input_qos), Parameter('backend', value=args.backend),
-                 Parameter('hidden_voxels', value=args.hidden_voxels)]
+                 Parameter('hidden_voxels', value=args.hidden_voxels), Parameter('num_threads', value=args.threads)]
     predictor = FixedPredictor() if args.predictor == 'ground-truth' else None
     node = LocNode(predictor=predictor, parameter_overrides=overrides)
     io = rclpy.create_node('bench_io')
@@ -178,10 +179,11 @@ def main(argv=None) -> None:
     time.sleep(1.0)
 
     p50, p95 = node.stats.latency_percentiles()
+    threads_default = 'of the checkpoint'
     counts = node.stats.snapshot()
     drops = {key: value for key, value in counts.items() if key.startswith('drop.')}
     print(f'| loc_node latency, LiDAR received -> grid published ({args.source}, 6 cameras, {args.rate:.0f} Hz, '
-          f'predictor {args.predictor}, backend {args.backend}, hidden voxels {args.hidden_voxels}) | p50 {p50:.1f} ms, p95 {p95:.1f} ms; '
+          f'predictor {args.predictor}, backend {args.backend}, hidden voxels {args.hidden_voxels}, threads {args.threads or threads_default}) | p50 {p50:.1f} ms, p95 {p95:.1f} ms; '
           f'{counts.get("published", 0)}/{k} frames published, drops {drops}; '
           f'load average {os.getloadavg()[0]:.1f} |')
     print('  stage medians (ms): ' + ', '.join(f'{k} {v:.1f}' for k, v in node.stats.stage_medians().items()))

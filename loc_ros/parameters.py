@@ -1,7 +1,7 @@
 """`loc_node` parameters: declarations with descriptors (ranges, read-only flags, descriptions) and
 the validation of live changes. The sections mirror `config/loc.yaml`:
 
-* model: model_config, checkpoint, device, precision, backend, onnx_path, hidden_voxels, prompts,
+* model: model_config, checkpoint, device, precision, backend, onnx_path, num_threads, hidden_voxels, prompts,
   prompt_templates, unknown_threshold, score_threshold;
 * inputs: calibration_file, camera_topics, lidar_topic, camera_names, input_qos, decode_full_resolution,
   decode_threads, sync_slop_s, sync_queue_size, sync_max_wait_s, allow_missing_cameras,
@@ -50,6 +50,9 @@ SPECS = (
                   constraints='one of: ' + ', '.join(BACKENDS)),
     ParameterSpec('onnx_path', '', 'ONNX export folder (loc-export --onnx) for backend onnxruntime; empty = a cache '
                   'folder named by the network digest. Mirrors loc_core inference.onnx_path.'),
+    ParameterSpec('num_threads', 0, 'CPU threads of the network and the prompt step (torch intra-op threads, or '
+                  "onnxruntime's); 0 = the model config's / checkpoint's (1 for the shipped ones). Mirrors loc_core "
+                  'inference.num_threads.', integer_range=(0, 64)),
     ParameterSpec('hidden_voxels', 'from_above', "The prompt step on every occupied voxel ('classify'), or not on the "
                   "hidden ones, whose six face neighbours are all occupied ('from_above': they take the class of the "
                   'nearest visible voxel above them; no sensor sees them). Mirrors loc_core inference.hidden_voxels.',

@@ -101,6 +101,7 @@ def model_config(settings: dict, checkpoint=None):
                             precision=settings.get('precision', 'fp32'), backend=settings.get('backend', 'torch'),
                             onnx_path=settings.get('onnx_path', ''),
                             hidden_voxels=settings.get('hidden_voxels', 'classify'),
+                            num_threads=settings.get('num_threads') or config.inference.num_threads,
                             return_features=False)  # no output carries the voxel features
         text = config.text
         if settings.get('prompt_templates'):

@@ -24,13 +24,17 @@ def hidden_voxels(occupied: torch.Tensor) -> torch.Tensor:
     return hidden & visible_in_column
 
 
-def source_rows(rows: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-    """(X,Y,Z) int64 row of each visible occupied voxel in the classified list (-1 elsewhere) and
-    the `hidden_voxels` mask -> the same grid with every hidden voxel holding the row it copies: the
-    nearest visible voxel above it, else below it (module docstring)."""
-    rows = rows.clone()
-    for z in range(rows.shape[2] - 2, -1, -1):  # top down: hidden voxels under a visible one
-        rows[:, :, z] = torch.where(hidden[:, :, z], rows[:, :, z + 1], rows[:, :, z])
-    for z in range(1, rows.shape[2]):  # bottom up: stacks of hidden voxels that reach the top layer
-        rows[:, :, z] = torch.where(hidden[:, :, z] & (rows[:, :, z] < 0), rows[:, :, z - 1], rows[:, :, z])
-    return rows
+def source_rows(voxels: torch.Tensor, hidden: torch.Tensor, columns_y: int) -> torch.Tensor:
+    """(M,3) int64 occupied voxel indices in C order (as torch.nonzero gives them: a column's voxels
+    are consecutive, bottom up) and (M,) bool hidden -> (M,) int64: for each voxel the row, among the
+    visible ones in the same order (`voxels[~hidden]`), whose class it takes: itself when visible,
+    else the nearest visible voxel above it in its column, else the nearest below (module
+    docstring). `columns_y` is the grid's Y size. Every hidden voxel's column must hold a visible one
+    (`hidden_voxels` guarantees it)."""
+    visible_at = torch.nonzero(~hidden).squeeze(1)  # (V,) list positions of the visible voxels
+    following = torch.searchsorted(visible_at, torch.arange(len(voxels), device=voxels.device))
+    column = voxels[:, 0] * columns_y + voxels[:, 1]
+    after = following.clamp(max=len(visible_at) - 1)
+    # a hidden voxel's occupied neighbours above come next in the list, up to a visible one or the top
+    same_column = (following < len(visible_at)) & (column[visible_at[after]] == column)
+    return torch.where(same_column, after, following - 1)

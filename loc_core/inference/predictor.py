@@ -167,9 +167,9 @@ class LocPredictor:
             occupied = torch.nonzero(logits >= threshold)  # waits for the device
         timings['network'] = _ms(start)
         start = time.perf_counter()
-        hidden = hidden_voxels(_dense_mask(occupied, logits.shape)) if inference.hidden_voxels == 'from_above' \
-            else None
-        classified = occupied if hidden is None else occupied[~hidden[tuple(occupied.T)]]
+        hidden = hidden_voxels(_dense_mask(occupied, logits.shape))[tuple(occupied.T)] \
+            if inference.hidden_voxels == 'from_above' and len(occupied) else None
+        classified = occupied if hidden is None else occupied[~hidden]
         if self.onnx is not None:
             best, best_index, coefficients = self.onnx.classify(state, classified, prompt_set, inference, with_features)
         else:
@@ -177,9 +177,7 @@ class LocPredictor:
                 encoded, classified, prompt_set.operator, with_features, inference.unknown_temperature,
                 inference.unknown_norm_weight, label_weights=prompt_set.label_weights)
         if hidden is not None:  # every occupied voxel's row among the classified ones
-            rows = torch.full(logits.shape, -1, dtype=torch.int64, device=logits.device)
-            rows[tuple(classified.T)] = torch.arange(len(classified), device=logits.device)
-            take = source_rows(rows, hidden)[tuple(occupied.T)]
+            take = source_rows(occupied, hidden, logits.shape[1])
             best, best_index, coefficients = best[take], best_index[take], coefficients[take]
         self._synchronize()
         timings['language'] = _ms(start)
