@@ -179,11 +179,10 @@ def main(argv=None) -> None:
     time.sleep(1.0)
 
     p50, p95 = node.stats.latency_percentiles()
-    threads_default = 'of the checkpoint'
     counts = node.stats.snapshot()
     drops = {key: value for key, value in counts.items() if key.startswith('drop.')}
     print(f'| loc_node latency, LiDAR received -> grid published ({args.source}, 6 cameras, {args.rate:.0f} Hz, '
-          f'predictor {args.predictor}, backend {args.backend}, hidden voxels {args.hidden_voxels}, threads {args.threads or threads_default}) | p50 {p50:.1f} ms, p95 {p95:.1f} ms; '
+          f'predictor {args.predictor}, backend {args.backend}, hidden voxels {args.hidden_voxels}, threads {args.threads or "default"}) | p50 {p50:.1f} ms, p95 {p95:.1f} ms; '
           f'{counts.get("published", 0)}/{k} frames published, drops {drops}; '
           f'load average {os.getloadavg()[0]:.1f} |')
     print('  stage medians (ms): ' + ', '.join(f'{k} {v:.1f}' for k, v in node.stats.stage_medians().items()))

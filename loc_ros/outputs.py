@@ -90,21 +90,20 @@ VOXEL_CLOUD_DTYPE = np.dtype({'names': ['x', 'y', 'z', 'score', 'rgb', 'label'],
 
 
 def voxel_records(result: OccupancyResult) -> np.ndarray:
-    """(M,) VOXEL_CLOUD_DTYPE records of the occupied voxels (centres in metres, ego frame), written
-    as whole float32 / uint32 columns of one (M,6) buffer (the record's last word holds the label
-    byte and three zero padding bytes)."""
+    """(M,) VOXEL_CLOUD_DTYPE records of the occupied voxels (centres in metres, ego frame)."""
     index, labels = _occupied(result)
-    palette = np.zeros(256, dtype=np.uint32)
-    rgb = class_colors(result.prompts, result.class_ids).astype(np.uint32)
-    palette[:len(result.prompts)] = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
-    palette[UNKNOWN_LABEL] = (int(UNKNOWN_COLOR[0]) << 16) | (int(UNKNOWN_COLOR[1]) << 8) | int(UNKNOWN_COLOR[2])
-    words = np.empty((len(index), 6), dtype='<f4')
-    words[:, :3] = result.grid.index_to_center(index)
-    words[:, 3] = result.scores.reshape(-1)[np.ravel_multi_index(tuple(index.T), result.labels.shape)]
-    as_int = words.view('<u4')
-    as_int[:, 4] = palette[labels]
-    as_int[:, 5] = labels  # little-endian: the label is the word's first byte, the rest zero
-    return words.reshape(-1).view(VOXEL_CLOUD_DTYPE)
+    palette = np.zeros((256, 3), dtype=np.uint32)
+    palette[:len(result.prompts)] = class_colors(result.prompts, result.class_ids)
+    palette[UNKNOWN_LABEL] = UNKNOWN_COLOR
+    rgb = palette[labels]
+    packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+    records = np.zeros(len(index), dtype=VOXEL_CLOUD_DTYPE)
+    centers = result.grid.index_to_center(index).astype(np.float32)
+    records['x'], records['y'], records['z'] = centers.T
+    records['score'] = result.scores[tuple(index.T)]
+    records['rgb'] = packed.astype('<u4').view('<f4')
+    records['label'] = labels
+    return records
 
 
 def voxel_cloud(result: OccupancyResult, frame_id: str) -> bytes:

@@ -167,7 +167,7 @@ class LocPredictor:
             occupied = torch.nonzero(logits >= threshold)  # waits for the device
         timings['network'] = _ms(start)
         start = time.perf_counter()
-        hidden = hidden_voxels(_dense_mask(occupied, logits.shape))[tuple(occupied.T)] \
+        hidden = hidden_voxels(logits >= threshold)[tuple(occupied.T)] \
             if inference.hidden_voxels == 'from_above' and len(occupied) else None
         classified = occupied if hidden is None else occupied[~hidden]
         if self.onnx is not None:
@@ -206,13 +206,6 @@ class LocPredictor:
             feature_coefficients=coefficients.float().cpu().numpy(), prompts=prompt_set.prompts,
             feature_basis=self._feature_basis if coefficients.shape[1] else None,
             class_ids=prompt_set.class_ids.copy(), grid=self.grid, timestamp_ns=int(frame.timestamp_ns))
-
-
-def _dense_mask(indices: torch.Tensor, shape) -> torch.Tensor:
-    """(M,3) int64 voxel indices -> (X,Y,Z) bool grid, True at those voxels."""
-    mask = torch.zeros(tuple(shape), dtype=torch.bool, device=indices.device)
-    mask[tuple(indices.T)] = True
-    return mask
 
 
 def _ms(start: float) -> float:
