@@ -8,7 +8,7 @@ and samples the process RSS and the node's queues (sync queues, one-slot buffer)
     python bench/bench_node.py --source nuscenes --seconds 60                 # latency
     python bench/bench_node.py --source nuscenes --seconds 300 --soak         # 5-minute soak
     options: --predictor loc|ground-truth  --checkpoint PATH|none  --rate 10  --input-qos sensor_data|reliable
-             --backend torch|onnxruntime  --hidden-voxels classify|from_above
+             --backend torch|onnxruntime  --hidden-voxels classify|from_above  --precision fp32|bf16|auto
 
 Input messages are serialised once and republished as raw CDR with fresh stamps, so the publisher
 costs the node almost nothing. `--predictor ground-truth` answers with a fixed result and measures
@@ -110,6 +110,8 @@ def main(argv=None) -> None:
     parser.add_argument('--backend', choices=('torch', 'onnxruntime'), default='torch')
     parser.add_argument('--hidden-voxels', choices=('classify', 'from_above'), default='from_above',
                         help="the node's hidden_voxels parameter (default: the node's default)")
+    parser.add_argument('--precision', choices=('fp32', 'bf16', 'auto'), default=None,
+                        help="the node's precision parameter (default: the node's default)")
     parser.add_argument('--threads', type=int, default=0, help="the node's num_threads parameter (0: the checkpoint's)")
     args = parser.parse_args(argv)
 
@@ -134,6 +136,8 @@ def main(argv=None) -> None:
     overrides = [Parameter('calibration_file', value=str(path)), Parameter('checkpoint', value=args.checkpoint),
                  Parameter('input_qos', value=args.input_qos), Parameter('backend', value=args.backend),
                  Parameter('hidden_voxels', value=args.hidden_voxels), Parameter('num_threads', value=args.threads)]
+    if args.precision:
+        overrides.append(Parameter('precision', value=args.precision))
     predictor = FixedPredictor() if args.predictor == 'ground-truth' else None
     node = LocNode(predictor=predictor, parameter_overrides=overrides)
     io = rclpy.create_node('bench_io')
@@ -179,10 +183,11 @@ def main(argv=None) -> None:
     time.sleep(1.0)
 
     p50, p95 = node.stats.latency_percentiles()
+    precision = node.settings['precision']
     counts = node.stats.snapshot()
     drops = {key: value for key, value in counts.items() if key.startswith('drop.')}
     print(f'| loc_node latency, LiDAR received -> grid published ({args.source}, 6 cameras, {args.rate:.0f} Hz, '
-          f'predictor {args.predictor}, backend {args.backend}, hidden voxels {args.hidden_voxels}, threads {args.threads or "default"}) | p50 {p50:.1f} ms, p95 {p95:.1f} ms; '
+          f'predictor {args.predictor}, backend {args.backend}, hidden voxels {args.hidden_voxels}, precision {precision}, threads {args.threads or "default"}) | p50 {p50:.1f} ms, p95 {p95:.1f} ms; '
           f'{counts.get("published", 0)}/{k} frames published, drops {drops}; '
           f'load average {os.getloadavg()[0]:.1f} |')
     print('  stage medians (ms): ' + ', '.join(f'{k} {v:.1f}' for k, v in node.stats.stage_medians().items()))

@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/bench_predict.py [--source synthetic|nuscenes] [--frames 10] [--repeats 3]
        [--checkpoint demo|real|PATH] [--device cpu|cuda] [--threads N] [--backend torch|onnxruntime]
-       [--onnx-path DIR] [--no-features] [--hidden-voxels classify|from_above]
+       [--onnx-path DIR] [--no-features] [--hidden-voxels classify|from_above] [--precision fp32|bf16|auto]
 Runs with the checkpoint's own inference settings, as the node does. Prints p50/p95 wall time per
 predict call (after one warm-up pass over the frames), p50 of the process CPU time per call (robust
 to other load on a shared machine; with --threads 1 it is the single-core compute time), the mean
@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from loc_core.config import LocConfig
+from loc_core.config import PRECISIONS, LocConfig
 from loc_core.inference.predictor import LocPredictor
 from loc_core.models.checkpoint import DEMO_CHECKPOINT, read_metadata, resolve_shipped
 
@@ -52,6 +52,7 @@ def main():
     parser.add_argument('--no-features', action='store_true', help='skip the (M,D) feature output')
     parser.add_argument('--hidden-voxels', choices=('classify', 'from_above'),
                         help="override the checkpoint's inference.hidden_voxels")
+    parser.add_argument('--precision', choices=PRECISIONS, help="override the checkpoint's inference.precision")
     args = parser.parse_args()
     config = checkpoint_config(args.checkpoint)
     config.inference.device = args.device
@@ -59,6 +60,8 @@ def main():
     config.inference.backend, config.inference.onnx_path = args.backend, args.onnx_path
     if args.hidden_voxels:
         config.inference.hidden_voxels = args.hidden_voxels
+    if args.precision:
+        config.inference.precision = args.precision
     predictor = LocPredictor(config, checkpoint=args.checkpoint)
     frames = load_frames(args.source, args.frames)
     for frame in frames:  # warm-up, in the timed order: a fixed rig (synthetic) gets its projection
@@ -79,7 +82,7 @@ def main():
     stage_text = ', '.join(f'{k} {np.mean(v):.1f}' for k, v in stages.items())
     print(f'predict {args.source} ({len(frames)} frames x {args.repeats}, device {args.device}, backend '
           f'{args.backend}{" " + str(predictor.onnx.folder) if predictor.onnx else ""}, {args.threads} threads, features {"off" if args.no_features else "on"}, '
-          f'hidden voxels {config.inference.hidden_voxels}, '
+          f'hidden voxels {config.inference.hidden_voxels}, precision {config.inference.precision}, '
           f'checkpoint {predictor.checkpoint_path}): p50 {np.percentile(ms, 50):.1f} ms, '
           f'p95 {np.percentile(ms, 95):.1f} ms; CPU time p50 {np.percentile(cpu, 50):.1f} ms; stages ms: {stage_text}; '
           f'occupied voxels {np.mean(occupied):.0f}; load average {os.getloadavg()[0]:.1f}')

@@ -16,7 +16,9 @@ MAX_PROMPTS = 250  # label values 250-255 are reserved (unknown 254, free 255)
 DEFAULT_TEMPLATES = ('{}', 'a {}')
 BACKENDS = ('torch', 'onnxruntime')  # how the network runs (loc_core/inference/onnx_backend.py)
 HIDDEN_VOXEL_MODES = ('classify', 'from_above')  # the prompt step on every occupied voxel, or not on hidden ones
-PRECISIONS = ('fp32', 'bf16')  # network forward: float32, or bfloat16 autocast (losses and similarities stay float32)
+# network forward: float32, bfloat16 autocast, or bfloat16 where the device computes it natively
+# (loc_core/models/precision.py); losses and similarities stay float32
+PRECISIONS = ('fp32', 'bf16', 'auto')
 
 
 class ConfigError(ValueError):
@@ -94,8 +96,9 @@ class InferenceConfig:
     initialised network. `return_features` False skips the voxel
     features (returned factored, see OccupancyResult: (M,L) coefficients, 128 B per voxel).
     `device` the torch device ('cpu', 'cuda', 'cuda:N'; loc-train trains on it too); `precision`
-    'fp32' or 'bf16': the network forward under bfloat16 autocast (worth it on a GPU with bf16
-    units; the prompt similarities stay float32); `num_threads` applies to a CPU device only (and
+    'fp32', 'bf16' (the network forward under bfloat16 autocast; the prompt similarities stay
+    float32) or 'auto' (bf16 where the device has bfloat16 arithmetic units: a GPU with bf16, a CPU
+    with AVX512-BF16 or AMX; fp32 elsewhere and under onnxruntime); `num_threads` applies to a CPU device only (and
     to onnxruntime's intra-op threads).
     `backend` 'torch' (eager PyTorch) or 'onnxruntime': the prompt-independent network as ONNX
     graphs under ONNX Runtime (fp32 only; providers follow `device`), exported when the predictor
@@ -129,7 +132,7 @@ class InferenceConfig:
                               f'got {self.hidden_voxels!r}')
         if self.backend not in BACKENDS:
             raise ConfigError(f'inference.backend must be one of {list(BACKENDS)}, got {self.backend!r}')
-        if self.backend == 'onnxruntime' and self.precision != 'fp32':
+        if self.backend == 'onnxruntime' and self.precision == 'bf16':
             raise ConfigError(f"inference.precision {self.precision!r} needs inference.backend 'torch' "
                               '(the ONNX export runs in float32)')
         if not self.prompts or any(not isinstance(p, str) or not p.strip() for p in self.prompts):
@@ -189,7 +192,7 @@ class TrainConfig:
     random age (0 to all), `beam_dropout` probability that a 64-beam sample loses every other ring
     (loc_core/train/beams.py). `free_space_targets`: voxels that the sample's own sweep sees through
     (loc_core/geometry/free_space.py) are free targets of the geometry loss where the labels' mask
-    says nothing. `precision` 'fp32' or 'bf16':
+    says nothing. `precision` 'fp32', 'bf16' or 'auto' (as `InferenceConfig.precision`):
     the network forward under bfloat16 autocast (the losses stay float32); the device is
     `inference.device`. `class_names` 'standard' (one prompt per class) or 'many' (each step gives
     every class one of its names from loc_core/data/class_names.py, and one of `text.templates`; the

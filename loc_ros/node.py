@@ -4,7 +4,8 @@ Flow: subscription callbacks (a mutually exclusive callback group per input topi
 parallel, each in order) stamp and synchronise the messages (`sync.py`) and put each matched set
 into a one-slot buffer (`worker.py`). Three worker threads follow, each taking the newest item of
 the one-slot buffer before it, so that one frame is decoded while the one before is predicted and
-the one before that is drawn: `loc_decode` builds a `Frame` (`frame_builder.py`), `loc_predict`
+the one before that is drawn: `loc_decode` builds a `Frame` (`frame_builder.py`) and, where the
+predictor can, prepares the network's frame-only inputs (`LocPredictor.prepare`), `loc_predict`
 runs loc_core's predictor and publishes the dense grid, `loc_views` publishes the views made from
 it (BEV, voxels, markers; `publishing.py`). A frame replaced in a buffer before its stage took it
 is counted (`drop.busy` before the grid, `views_skipped` after it: its grid was published). Prompt
@@ -254,8 +255,12 @@ class LocNode(Node):
         if built.nan_points_dropped:
             self.stats.count('nan_points_removed', built.nan_points_dropped)
             self.log.warning('nan_points', f'removed {built.nan_points_dropped} NaN/inf LiDAR points')
-        stages['decode'] = (time.monotonic() - start) * 1e3
-        if self.frame_slot.put((built.frame, received, stages, time.monotonic())):
+        stages['decode'], start = (time.monotonic() - start) * 1e3, time.monotonic()
+        frame = built.frame
+        if hasattr(self.predictor, 'prepare'):
+            frame = self.predictor.prepare(frame)
+            stages['prepare'] = (time.monotonic() - start) * 1e3
+        if self.frame_slot.put((frame, received, stages, time.monotonic())):
             self._drop('busy', 'predictor still busy: an older decoded frame was replaced by a newer one')
 
     def _predict(self, item) -> None:
@@ -263,9 +268,9 @@ class LocNode(Node):
         frame, received, stages, decoded = item
         start = time.monotonic()
         stages['queued'] = (start - decoded) * 1e3
-        result = self.predictor.predict(frame)
+        result = self.predictor.predict(frame)  # a Frame, or the PreparedFrame made of it
         if not result.timestamp_ns:
-            result.timestamp_ns = frame.timestamp_ns
+            result.timestamp_ns = getattr(frame, 'frame', frame).timestamp_ns
         if not self._thresholds_in_model:
             result = apply_thresholds(result, *self._thresholds)
         stages['predict'], start = (time.monotonic() - start) * 1e3, time.monotonic()

@@ -41,8 +41,9 @@ SPECS = (
                   "(synthetic world; empty = this default), 'none' (untrained)."),
     ParameterSpec('device', 'cpu', "Torch device for inference, e.g. 'cpu' or 'cuda:0'.",
                   constraints="'cpu', 'cuda' or 'cuda:N'"),
-    ParameterSpec('precision', 'fp32', "Network forward precision: 'fp32', or 'bf16' (bfloat16 autocast, for a GPU "
-                  'with bf16 units; prompt similarities stay float32). Mirrors loc_core inference.precision.',
+    ParameterSpec('precision', 'auto', "Network forward precision: 'fp32', 'bf16' (bfloat16 autocast; prompt "
+                  "similarities stay float32) or 'auto' (bf16 where the device has bf16 units: a GPU with bf16, a CPU "
+                  'with AVX512-BF16 or AMX; else fp32). Mirrors loc_core inference.precision.',
                   constraints='one of: ' + ', '.join(PRECISIONS)),
     ParameterSpec('backend', 'torch', "How the network runs: 'torch' (eager PyTorch) or 'onnxruntime' (its ONNX "
                   'export under ONNX Runtime, exported at startup when needed; the prompt step stays in PyTorch, so '

@@ -98,7 +98,7 @@ def model_config(settings: dict, checkpoint=None):
         inference = replace(config.inference, prompts=tuple(settings['prompts']),
                             class_ids=prompt_class_ids(settings['prompts']),
                             device=settings.get('device', 'cpu'), checkpoint=settings.get('checkpoint', ''),
-                            precision=settings.get('precision', 'fp32'), backend=settings.get('backend', 'torch'),
+                            precision=settings.get('precision', 'auto'), backend=settings.get('backend', 'torch'),
                             onnx_path=settings.get('onnx_path', ''),
                             hidden_voxels=settings.get('hidden_voxels', 'classify'),
                             num_threads=settings.get('num_threads') or config.inference.num_threads,

@@ -20,7 +20,7 @@ from loc_core.inference.predictor import LocPredictor
 from loc_core.inference.result import FREE_LABEL
 from loc_core.models.checkpoint import load_checkpoint, save_checkpoint
 from loc_core.models.inputs import prepare_images
-from loc_core.models.precision import forward_precision, to_float32
+from loc_core.models.precision import forward_precision, native_bf16, resolve_precision, to_float32
 from loc_core.models.projection import feature_indices
 from loc_core.train.samples import TrainingSample
 from loc_core.train.trainer import Trainer, training_device
@@ -152,6 +152,20 @@ def test_precision_settings_are_validated_and_default_to_fp32():
         forward_precision('cpu', 'fp16')
 
 
+def test_auto_precision_is_bf16_exactly_where_the_device_has_bf16_units(predictor):
+    native = native_bf16(predictor.device)
+    assert resolve_precision(predictor.device, 'auto') == ('bf16' if native else 'fp32')
+    assert resolve_precision('meta', 'auto') == 'fp32' and resolve_precision('cpu', 'bf16') == 'bf16'
+    frame = toy_frame(2)
+    expected = _with_precision(predictor, 'bf16' if native else 'fp32').predict(frame)
+    automatic = _with_precision(predictor, 'auto').predict(frame)
+    _with_precision(predictor, 'fp32')
+    assert np.array_equal(expected.labels, automatic.labels)
+    assert np.array_equal(expected.occupancy, automatic.occupancy)
+    with pytest.raises(ValueError, match='precision'):
+        resolve_precision('cpu', 'fp16')
+
+
 def test_to_float32_casts_floating_tensors_only():
     value = {'a': 1}
     cast = to_float32([torch.ones(2, dtype=torch.bfloat16), (torch.arange(3), value)])
@@ -185,9 +199,11 @@ def test_node_precision_parameter_mirrors_the_config():
     from loc_ros.parameters import SPEC_BY_NAME, SPECS, InvalidParameter, startup_settings
     from loc_ros.predictor_backend import model_config
 
-    assert SPEC_BY_NAME['precision'].default == LocConfig().inference.precision
+    # the library defaults to fp32 (figures that do not depend on the CPU); the node to what is fast where it runs
+    assert LocConfig().inference.precision == 'fp32' and SPEC_BY_NAME['precision'].default == 'auto'
     values = {spec.name: spec.default for spec in SPECS}
-    assert startup_settings(values)['precision'] == 'fp32'
+    assert startup_settings(values)['precision'] == 'auto'
+    assert model_config({**startup_settings(values), 'checkpoint': 'none'}).inference.precision == 'auto'
     with pytest.raises(InvalidParameter, match='precision'):
         startup_settings({**values, 'precision': 'fp16'})
     settings = startup_settings({**values, 'precision': 'bf16', 'checkpoint': 'none'})
@@ -209,13 +225,14 @@ def test_gpu_check_script_prints_numbers(tmp_path, device):
     stdout, figures = _run_gpu_check(tmp_path, device)
     memory = 'gpu_memory_peak_mib' if device == 'cuda' else 'host_rss_peak_mib'
     header = re.search(r'^metric\s+(\S+)\s+(\S+)\s*$', stdout, re.M)
-    assert header and header.groups() == PRECISIONS, stdout
+    measured = ('fp32', 'bf16')  # 'auto' is one of the two
+    assert header and header.groups() == measured, stdout
     for name in ('predict_p50_ms', 'predict_frames_per_s', f'predict_{memory}', 'train_steps_per_s',
                  f'train_{memory}'):
         row = re.search(rf'^{name}\s+(\S+)\s+(\S+)\s*$', stdout, re.M)
         assert row, f'{name} missing:\n{stdout}'
         assert all(float(v) > 0 for v in row.groups()), row.group(0)  # numbers, no timing bounds
-        assert all(figures['results'][p][name] > 0 for p in PRECISIONS)
+        assert all(figures['results'][p][name] > 0 for p in measured)
     assert 'train losses finite: True' in stdout
     assert figures['info']['device'].startswith(device)
     onnx = figures['onnxruntime']  # the same network under the onnxruntime backend

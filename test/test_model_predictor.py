@@ -1,4 +1,6 @@
 """LocPredictor: the inference entry point on toy frames and on a real nuScenes frame."""
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 import torch
@@ -275,3 +277,26 @@ def test_hidden_voxels_take_the_class_of_the_visible_voxel_above(predictor):
     np.testing.assert_array_equal(shortcut.feature_coefficients[rows[(i, j, k)]],
                                   every.feature_coefficients[rows[source]])
     assert np.any(shortcut.labels[hidden] != every.labels[hidden])  # they were classified differently before
+
+
+def test_a_frame_prepared_on_another_thread_predicts_the_same():
+    """`prepare` (the frame-only inputs: images as tensors, observed free space, BEV columns) runs
+    where loc_node decodes, ahead of `predict`: a PreparedFrame gives the result of the plain Frame,
+    also while the next frames are prepared on another thread during the prediction."""
+    config = toy_config()
+    config.model.overrides.update(free_space_input=True, camera_reach=[2, 2])
+    config.inference.checkpoint, config.inference.occupancy_threshold = 'none', 0.3
+    torch.manual_seed(0)
+    predictor = LocPredictor(config)
+    frames = [toy_frame(seed) for seed in (3, 4, 5, 6)]
+    plain = [predictor.predict(frame) for frame in frames]
+    with ThreadPoolExecutor(1) as pool:
+        prepared = [pool.submit(predictor.prepare, frame) for frame in frames]
+        results = [predictor.predict(future.result()) for future in prepared]
+    assert all(future.result().sample.observed_free is not None and future.result().sample.columns is not None
+               for future in prepared)
+    assert sum(len(r.occupied_indices) for r in plain) > 0
+    for expected, result in zip(plain, results):
+        assert np.array_equal(expected.labels, result.labels)
+        assert np.array_equal(expected.occupancy, result.occupancy)
+        assert result.timestamp_ns == expected.timestamp_ns

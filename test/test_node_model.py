@@ -79,6 +79,9 @@ def test_real_predictor_serves_frames_and_follows_prompt_changes(tmp_path, backe
         assert {m.ns for m in markers.markers if m.action == 0} <= {'car', 'stroller', 'unknown'}
         assert {m.ns for m in markers.markers[1:]} == {'car', 'stroller', 'unknown'}
         assert node.predictor.prompts == ('car', 'stroller')
+        # the first frame's statistics were recorded before the second frame was predicted: its network
+        # inputs were prepared on the decoding thread, ahead of the predictor
+        assert node.stats.stage_medians().get('prepare', 0) > 0
         assert (export.stat().st_mtime_ns if export.exists() else None) == exported  # no new export
     finally:
         harness.close()

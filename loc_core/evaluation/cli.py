@@ -40,6 +40,8 @@ import json
 import logging
 import sys
 
+from loc_core.config import PRECISIONS
+
 log = logging.getLogger('loc-eval')
 
 
@@ -67,6 +69,8 @@ def parse_args(argv=None):
     parser.add_argument('--unknown-norm-weight', type=float,
                         help='override inference.unknown_norm_weight (0 = no feature-norm term in the match score)')
     parser.add_argument('--occupancy-threshold', type=float, help='override inference.occupancy_threshold')
+    parser.add_argument('--precision', choices=PRECISIONS,
+                        help='override inference.precision (the network forward in float32 or bfloat16)')
     parser.add_argument('--hidden-voxels', choices=('classify', 'from_above'),
                         help='override inference.hidden_voxels (the prompt step on hidden voxels, or their class from above)')
     parser.add_argument('--prompt-projection', choices=('on', 'off'),
@@ -132,6 +136,8 @@ def main(argv=None) -> int:
             predictor.config.inference.prompt_projection = args.prompt_projection == 'on'
         if args.hidden_voxels is not None:
             predictor.config.inference.hidden_voxels = args.hidden_voxels
+        if args.precision is not None:
+            predictor.config.inference.precision = args.precision
         predictor.config.validate()
         if args.synthetic_seeds:
             seeds, simulation = parse_seeds(args.synthetic_seeds), sim_config(args.sim_config)
@@ -171,6 +177,7 @@ def main(argv=None) -> int:
     report['occupancy_threshold'] = predictor.config.inference.occupancy_threshold
     report['prompt_projection'] = predictor.config.inference.prompt_projection
     report['hidden_voxels'] = predictor.config.inference.hidden_voxels
+    report['precision'] = predictor.config.inference.precision
     report['accumulated_frames'] = args.accumulate
     if args.json:
         print(json.dumps(report, sort_keys=True))

@@ -3,6 +3,9 @@
     predictor = LocPredictor(LocConfig())          # shipped demo checkpoint when present
     result = predictor.predict(frame)              # -> OccupancyResult
     predictor.set_prompts(['car', 'person', ...])  # re-encode, swap atomically; no retraining
+
+A pipeline may call `prepare(frame)` on another thread (the network's inputs that depend on the
+frame alone) and hand the `PreparedFrame` to `predict` in place of the frame: the same result.
 """
 from __future__ import annotations
 
@@ -22,8 +25,8 @@ from loc_core.inference.result import FREE_LABEL, UNKNOWN_LABEL, OccupancyResult
 from loc_core.inference.onnx_backend import OnnxBackend, ensure_export
 from loc_core.models.checkpoint import DEMO_CHECKPOINT, Checkpoint, load_checkpoint, resolve_shipped
 from loc_core.models.factory import create_model
-from loc_core.models.inputs import frame_to_input
-from loc_core.models.precision import forward_precision, to_float32
+from loc_core.models.inputs import ModelInput, frame_to_input
+from loc_core.models.precision import forward_precision, resolve_precision, to_float32
 from loc_core.text.factory import create_text_encoder
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,15 @@ class PromptSet:
     embeddings: torch.Tensor
     operator: tuple
     label_weights: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class PreparedFrame:
+    """A Frame with the network input made from it (`LocPredictor.prepare`): `sample` belongs to the
+    predictor that made it."""
+
+    frame: Frame
+    sample: ModelInput
 
 
 class LocPredictor:
@@ -143,15 +155,29 @@ class LocPredictor:
             self._prompts = new
 
     @torch.inference_mode()
-    def predict(self, frame: Frame, with_features: bool | None = None) -> OccupancyResult:
-        """One Frame -> OccupancyResult on the model grid (ego frame of the frame). `with_features`
-        (default: config.inference.return_features) False returns (M,0) feature coefficients."""
+    def prepare(self, frame: Frame) -> PreparedFrame:
+        """The part of `predict` that needs the frame alone, not the weights or the prompts: the
+        images at the network's size as tensors, the ego points, and the backbone's LiDAR-side inputs
+        (observed free space, BEV columns: `LocNetwork.prepare`). Safe to run on another thread
+        while `predict` works on an earlier frame."""
+        sample = frame_to_input(frame, self.model.image_size, self.device)
+        self.model.prepare(sample)
+        return PreparedFrame(frame, sample)
+
+    @torch.inference_mode()
+    def predict(self, frame: Frame | PreparedFrame, with_features: bool | None = None) -> OccupancyResult:
+        """One Frame (or the `PreparedFrame` that `prepare` made of it) -> OccupancyResult on the
+        model grid (ego frame of the frame). `with_features` (default:
+        config.inference.return_features) False returns (M,0) feature coefficients. `timings_ms`
+        'prepare' covers only what was not prepared beforehand."""
         if with_features is None:
             with_features = self.config.inference.return_features
         prompt_set = self._prompts
         timings = {}
         start = time.perf_counter()
-        sample = frame_to_input(frame, self.model.image_size, self.device)
+        if not isinstance(frame, PreparedFrame):
+            frame = self.prepare(frame)
+        frame, sample = frame.frame, frame.sample
         timings['prepare'] = _ms(start)
         inference = self.config.inference
         threshold = float(np.log(inference.occupancy_threshold / (1 - inference.occupancy_threshold)))
@@ -159,9 +185,10 @@ class LocPredictor:
         if self.onnx is not None:
             logits, occupied, state = self.onnx.encode(sample, threshold)
         else:
-            with forward_precision(self.device, inference.precision):
+            precision = resolve_precision(self.device, inference.precision)
+            with forward_precision(self.device, precision):
                 encoded = self.model.encode([sample])
-            if inference.precision != 'fp32':
+            if precision != 'fp32':
                 encoded = to_float32(encoded)  # thresholds and similarities in float32
             logits = encoded.occupancy_logits[0]
             occupied = torch.nonzero(logits >= threshold)  # waits for the device

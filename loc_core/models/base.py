@@ -65,6 +65,10 @@ class LocNetwork(nn.Module):
         features may reach in this sample, or None: every voxel)."""
         raise NotImplementedError
 
+    def prepare(self, sample: ModelInput) -> None:
+        """Compute and keep on `sample` whatever of `encode` depends on the sample alone (not on the
+        weights): a pipeline runs it on another thread ahead of `encode`. Nothing in the base class."""
+
     def voxel_camera_index(self, sample: ModelInput) -> torch.Tensor:
         """(X*Y*Z,) int64 flat index of every voxel centre into the stacked image feature maps
         (computed once per calibration)."""

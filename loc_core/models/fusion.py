@@ -125,11 +125,20 @@ class FusionNet(LocNetwork):
         layers = np.floor((heights - self.grid.lower[2]) / self.grid.voxel_size).astype(np.int64)
         return np.clip(layers, 0, self.grid.shape[2] - 1)
 
+    def prepare(self, sample: ModelInput) -> None:
+        """`LocNetwork.prepare`: the LiDAR side (`column_sampling`, observed free space included)."""
+        self.column_sampling(sample)
+
     def column_sampling(self, sample: ModelInput) -> tuple:
         """The LiDAR side of `bev_inputs`: -> ((X,Y,Z+1[+Z]) the trunk's non-camera channels: `lidar_bev`,
         then with `free_space_input` the Z observed-free channels (0/1); (X*Y*H,) int64 flat indices of
         the column samples into the stacked image feature maps, -1 where no camera sees them or out
-        of camera reach; (X,Y,Z) bool camera reach or None)."""
+        of camera reach; (X,Y,Z) bool camera reach or None). Computed once per sample and kept on it."""
+        if sample.columns is None:
+            sample.columns = self._column_sampling(sample)
+        return sample.columns
+
+    def _column_sampling(self, sample: ModelInput) -> tuple:
         lidar = lidar_bev(sample.points, self.grid, self.arch.get('ego_box'))
         reach = self.camera_reach(lidar)
         index = self.projections.get(sample.rig, 'columns', self.column_points, self.feature_hw,

@@ -40,14 +40,17 @@ class CameraRig:
 class ModelInput:
     """`points` (N,3) float32 ego frame, metres; `images` (C,3,H,W) float32 RGB in [0,1];
     `rig` their calibration; `origin` (3,) float64 the LiDAR's position in the ego frame, metres
-    (where the rays of `points` start); `observed_free` the backbone's (X,Y,Z) bool observed free
-    space of these points, filled on first use (loc_core/geometry/free_space.py)."""
+    (where the rays of `points` start). Filled on first use by the network that encodes the sample
+    (a ModelInput serves one network): `observed_free` the backbone's (X,Y,Z) bool observed free
+    space of these points (loc_core/geometry/free_space.py), `columns` its LiDAR-side column inputs
+    (`FusionNet.column_sampling`)."""
 
     points: torch.Tensor
     images: torch.Tensor
     rig: CameraRig
     origin: tuple = DEFAULT_LIDAR_ORIGIN
     observed_free: torch.Tensor | None = None
+    columns: tuple | None = None
 
 
 def resize_camera(image: np.ndarray, intrinsics: np.ndarray, size: tuple) -> tuple[np.ndarray, np.ndarray]:

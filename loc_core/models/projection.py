@@ -3,6 +3,7 @@ Done in torch, all cameras at once; the results for fixed points (every voxel ce
 column samples) are cached per rig, since for a fixed rig they depend only on the calibration."""
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -83,48 +84,59 @@ class ProjectionCache:
     `model.to(device)` does not move it; a model moved to another device builds its tables there).
     Only a rig unchanged over consecutive frames is cached: a fixed rig (a robot, the synthetic
     world) is worth a full precomputation, a per-frame motion-compensated rig (nuScenes) is
-    projected afresh."""
+    projected afresh. Thread-safe: a pipeline prepares one frame while the network runs another."""
 
     def __init__(self, capacity: int = 8):
         self.capacity = capacity
         self._items: OrderedDict = OrderedDict()
         self._last_key, self._run_length = None, 0
+        self._lock = threading.Lock()
         self.computed = 0
 
     def observe(self, rig: CameraRig) -> None:
         """Note one frame taken with `rig` (the network calls this once per encoded sample)."""
         key = rig.key()
-        self._run_length = self._run_length + 1 if key == self._last_key else 1
-        self._last_key = key
+        with self._lock:
+            self._run_length = self._run_length + 1 if key == self._last_key else 1
+            self._last_key = key
 
     def is_static(self, rig: CameraRig) -> bool:
         """True when `rig` is the rig of the last two frames observed."""
-        return rig.key() == self._last_key and self._run_length >= 2
+        key = rig.key()
+        with self._lock:
+            return key == self._last_key and self._run_length >= 2
 
     @staticmethod
     def _key(rig: CameraRig, name: str, feature_hw: tuple, device) -> tuple:
         return rig.key(), name, tuple(feature_hw), _device_key(device)
 
     def has(self, rig: CameraRig, name: str, feature_hw: tuple, device='cpu') -> bool:
-        return self._key(rig, name, feature_hw, device) in self._items
+        key = self._key(rig, name, feature_hw, device)
+        with self._lock:
+            return key in self._items
 
     def get(self, rig: CameraRig, name: str, points_fn, feature_hw: tuple, device='cpu') -> torch.Tensor:
         """(N,) int64 feature indices, on `device`, of the points `points_fn()` ((N,3) ego frame, metres)."""
         key = self._key(rig, name, feature_hw, device)
-        if key in self._items:
-            self._items.move_to_end(key)
-            return self._items[key]
+        with self._lock:
+            index = self._items.get(key)
+            if index is not None:
+                self._items.move_to_end(key)
+                return index
         index = feature_indices(torch.as_tensor(points_fn(), device=device), rig, feature_hw)
-        self.computed += 1
-        if self.is_static(rig):
-            self._items[key] = index
-            if len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+        static = self.is_static(rig)
+        with self._lock:
+            self.computed += 1
+            if static:
+                self._items[key] = index
+                if len(self._items) > self.capacity:
+                    self._items.popitem(last=False)
         return index
 
     def tensors(self) -> list:
         """The cached index tables (e.g. to check which device they live on)."""
-        return list(self._items.values())
+        with self._lock:
+            return list(self._items.values())
 
 
 def _device_key(device) -> str:
