@@ -31,8 +31,10 @@ def source_rows(voxels: torch.Tensor, hidden: torch.Tensor, columns_y: int) -> t
     else the nearest visible voxel above it in its column, else the nearest below (module
     docstring). `columns_y` is the grid's Y size. Every hidden voxel's column must hold a visible one
     (`hidden_voxels` guarantees it)."""
-    visible_at = torch.nonzero(~hidden).squeeze(1)  # (V,) list positions of the visible voxels
-    following = torch.searchsorted(visible_at, torch.arange(len(voxels), device=voxels.device))
+    visible = ~hidden
+    visible_at = torch.nonzero(visible).squeeze(1)  # (V,) list positions of the visible voxels
+    # for each position, the count of visible voxels before it: the row of the next visible one
+    following = torch.cumsum(visible, 0).sub_(visible.long())
     column = voxels[:, 0] * columns_y + voxels[:, 1]
     after = following.clamp(max=len(visible_at) - 1)
     # a hidden voxel's occupied neighbours above come next in the list, up to a visible one or the top
