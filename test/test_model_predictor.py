@@ -293,8 +293,7 @@ def test_a_frame_prepared_on_another_thread_predicts_the_same():
     with ThreadPoolExecutor(1) as pool:
         prepared = [pool.submit(predictor.prepare, frame) for frame in frames]
         results = [predictor.predict(future.result()) for future in prepared]
-    assert all(future.result().sample.observed_free is not None and future.result().sample.columns is not None
-               for future in prepared)
+    assert all({key[0] for key in future.result().sample.derived} == {'observed_free', 'columns'} for future in prepared)
     assert sum(len(r.occupied_indices) for r in plain) > 0
     for expected, result in zip(plain, results):
         assert np.array_equal(expected.labels, result.labels)

@@ -20,6 +20,8 @@ the rays start at the sample's `origin`, the LiDAR's position in the ego frame).
 those voxels are set to CARVED_LOGIT: the network never marks occupied what the sweep sees through."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 
@@ -95,9 +97,10 @@ class FusionNet(LocNetwork):
     def observed_free(self, sample: ModelInput) -> torch.Tensor:
         """(X,Y,Z) bool voxels the sample's sweep sees through (returns in `ego_box` left out),
         computed once per sample and kept on it."""
-        if sample.observed_free is None:
-            sample.observed_free = observed_free(sample.points, sample.origin, self.grid, self.arch.get('ego_box'))
-        return sample.observed_free
+        ego_box = self.arch.get('ego_box')
+        key = ('observed_free', self.grid.shape, tuple(self.grid.lower), self.grid.voxel_size,
+               None if ego_box is None else tuple(ego_box))
+        return sample.derived_input(key, lambda: observed_free(sample.points, sample.origin, self.grid, ego_box))
 
     def column_points(self) -> np.ndarray:
         """(X*Y*H,3) float32 ego points: every BEV column centre at each of the H `column_heights`
@@ -134,9 +137,9 @@ class FusionNet(LocNetwork):
         then with `free_space_input` the Z observed-free channels (0/1); (X*Y*H,) int64 flat indices of
         the column samples into the stacked image feature maps, -1 where no camera sees them or out
         of camera reach; (X,Y,Z) bool camera reach or None). Computed once per sample and kept on it."""
-        if sample.columns is None:
-            sample.columns = self._column_sampling(sample)
-        return sample.columns
+        key = ('columns', self.grid.shape, tuple(self.grid.lower), self.grid.voxel_size, self.feature_hw,
+               json.dumps(self.arch, sort_keys=True))
+        return sample.derived_input(key, lambda: self._column_sampling(sample))
 
     def _column_sampling(self, sample: ModelInput) -> tuple:
         lidar = lidar_bev(sample.points, self.grid, self.arch.get('ego_box'))

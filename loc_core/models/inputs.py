@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -40,17 +40,22 @@ class CameraRig:
 class ModelInput:
     """`points` (N,3) float32 ego frame, metres; `images` (C,3,H,W) float32 RGB in [0,1];
     `rig` their calibration; `origin` (3,) float64 the LiDAR's position in the ego frame, metres
-    (where the rays of `points` start). Filled on first use by the network that encodes the sample
-    (a ModelInput serves one network): `observed_free` the backbone's (X,Y,Z) bool observed free
-    space of these points (loc_core/geometry/free_space.py), `columns` its LiDAR-side column inputs
-    (`FusionNet.column_sampling`)."""
+    (where the rays of `points` start). `derived`: what networks computed from the sample alone
+    (observed free space, BEV columns: `LocNetwork.prepare`), kept so that it is computed once, under
+    keys naming everything it depends on (`derived_input`)."""
 
     points: torch.Tensor
     images: torch.Tensor
     rig: CameraRig
     origin: tuple = DEFAULT_LIDAR_ORIGIN
-    observed_free: torch.Tensor | None = None
-    columns: tuple | None = None
+    derived: dict = field(default_factory=dict)
+
+    def derived_input(self, key: tuple, compute):
+        """The value kept under `key` (a hashable tuple: the quantity's name and every setting it
+        depends on), computed by `compute()` on first use."""
+        if key not in self.derived:
+            self.derived[key] = compute()
+        return self.derived[key]
 
 
 def resize_camera(image: np.ndarray, intrinsics: np.ndarray, size: tuple) -> tuple[np.ndarray, np.ndarray]:
