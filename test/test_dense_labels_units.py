@@ -11,7 +11,7 @@ from loc_core.gt.densify import (batched_surface_points, fill_ground_gaps, fill_
                                  surface_points,
                                  thicken_surfaces)
 from loc_core.gt.fusion import box_membership, fuse_sequence
-from loc_core.gt.masks import camera_mask, lidar_mask
+from loc_core.gt.masks import camera_mask, lidar_mask, ray_stride
 from loc_core.gt.semantics import LabelVoter
 
 GRID = VoxelGrid()
@@ -97,6 +97,24 @@ def test_camera_mask_sees_free_space_up_to_a_wall_and_not_behind_it():
     assert not mask[wall_x + 3, y, z]  # behind the wall
     assert not mask[GRID.point_to_index([[-10, 0, 0]])[0, 0], y, z]  # behind the camera
     assert not camera_mask(GRID, occupied, []).any()
+
+
+def test_camera_mask_sees_the_ground_far_ahead_at_grazing_angles():
+    """Occ3D's camera mask: the ground a camera looks at is seen out to the grid's edge, however
+    flat the angle; the layer under it is not (rays stop at the first occupied voxel)."""
+    occupied = np.zeros(GRID.shape, bool)
+    ground = GRID.point_to_index([[0, 0, 0.1]])[0, 2]
+    occupied[:, :, ground] = True
+    camera = _front_camera()  # 1.4 m above the ground voxels' centres
+    mask = camera_mask(GRID, occupied, [camera])
+    y = GRID.point_to_index([[0, 0.1, 0]])[0, 1]
+    ahead = [GRID.point_to_index([[x, 0.1, 0]])[0, 0] for x in (5.1, 15.1, 30.1, 39.9)]
+    assert all(mask[x, y, ground] for x in ahead)
+    assert not mask[:, :, :ground].any()
+    in_view = GRID.all_centers()[:, 0].reshape(GRID.shape)[:, :, ground] > 4.0  # the image sees it from ~4 m
+    in_view &= np.abs(GRID.all_centers()[:, 1].reshape(GRID.shape)[:, :, ground]) < 0.7 * GRID.all_centers()[:, 0].reshape(GRID.shape)[:, :, ground]
+    assert mask[:, :, ground][in_view].mean() > 0.95
+    assert ray_stride(GRID, camera) == 1  # f = 400 px: one ray per pixel keeps rays half a voxel apart at 57 m
 
 
 def _plane_with_hole(step=0.1):

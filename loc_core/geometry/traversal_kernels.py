@@ -47,3 +47,62 @@ def mark_crossed_host(free: np.ndarray, start: np.ndarray, end: np.ndarray, t_in
     _mark(free, start.astype(np.float32), np.ascontiguousarray(delta, np.float32), start + delta * t_in,
           start + delta * t_out, np.asarray(shape, np.int64))
 
+
+
+@njit(nogil=True, cache=True)
+def _cast_to_first_occupied(seen, occupied, first, d, length, shape, reached):  # pragma: no cover - compiled
+    """Per ray r: from `first[r]` (3,) float64 voxel units, inside the grid box, along `d[r]` (3,)
+    (voxel units per unit of the ray parameter) for `length[r]` units: mark every voxel crossed in
+    the flat bool `seen` (when it has any length), stopping after the first one that `occupied`
+    (flat bool) holds; `reached[r]` True when the ray ran its whole length without meeting one."""
+    strides = (shape[1] * shape[2], shape[2], 1)
+    cell = np.empty(3, np.int64)
+    step = np.empty(3, np.int64)
+    t_next = np.empty(3, np.float64)
+    t_delta = np.empty(3, np.float64)
+    for r in range(d.shape[0]):
+        reached[r] = False
+        for a in range(3):
+            cell[a] = min(max(math.floor(first[r, a]), 0), shape[a] - 1)
+            if d[r, a] > 0:
+                step[a], t_delta[a] = 1, 1.0 / d[r, a]
+                t_next[a] = (cell[a] + 1 - first[r, a]) / d[r, a]
+            elif d[r, a] < 0:
+                step[a], t_delta[a] = -1, -1.0 / d[r, a]
+                t_next[a] = (first[r, a] - cell[a]) / -d[r, a]
+            else:
+                step[a], t_delta[a], t_next[a] = 0, math.inf, math.inf
+        while True:
+            flat = cell[0] * strides[0] + cell[1] * strides[1] + cell[2]
+            if seen.size:
+                seen[flat] = True
+            if occupied[flat]:
+                break
+            axis = 0
+            if t_next[1] < t_next[axis]:
+                axis = 1
+            if t_next[2] < t_next[axis]:
+                axis = 2
+            if t_next[axis] > length[r]:
+                reached[r] = True
+                break
+            cell[axis] += step[axis]
+            if cell[axis] < 0 or cell[axis] >= shape[axis]:
+                reached[r] = True
+                break
+            t_next[axis] += t_delta[axis]
+
+
+def cast_to_first_occupied(seen: np.ndarray | None, occupied: np.ndarray, first: np.ndarray, direction: np.ndarray,
+                           length: np.ndarray, shape) -> np.ndarray:
+    """Rays through a voxel grid that stop at the first occupied voxel (camera visibility): flat
+    (X*Y*Z,) bool `seen` (written in place; None: mark nothing) and `occupied`; per ray (N,3)
+    `first` (its entry point, voxel units, inside the grid box), (N,3) `direction` (voxel units per
+    unit of length) and (N,) `length` (how far it runs inside the grid, same units). Every voxel a
+    ray crosses is marked, up to and including the first occupied one. -> (N,) bool: the rays that
+    ran their whole length (or left the grid) without meeting an occupied voxel."""
+    reached = np.zeros(len(length), np.bool_)
+    _cast_to_first_occupied(np.zeros(0, np.bool_) if seen is None else seen, np.ascontiguousarray(occupied, np.bool_),
+                            np.ascontiguousarray(first, np.float64), np.ascontiguousarray(direction, np.float64),
+                            np.ascontiguousarray(length, np.float64), np.asarray(shape, np.int64), reached)
+    return reached

@@ -41,7 +41,9 @@ class DenseLabelConfig:
     `ground_fill_radius` (metres) lets empty columns take the nearest ground voxel that close.
     Semantics: `knn_k` nearest labelled points vote within `knn_max_distance`.
     Masks: `lidar_mask_window` keyframes on each side whose rays are cast for `mask_lidar`;
-    `ray_step` the marching step; `camera_mask_stride` the pixel stride of the camera depth buffer."""
+    `ray_step` the marching step; `camera_mask_stride` the pixel stride of the rays cast from each
+    camera for `mask_camera` (0: the largest stride whose neighbouring rays lie within half a voxel
+    of each other at the grid's farthest corner; loc_core/gt/masks.py)."""
 
     point_range: tuple = OCC3D_RANGE
     voxel_size: float = OCC3D_VOXEL_SIZE
@@ -71,7 +73,7 @@ class DenseLabelConfig:
     knn_max_distance: float = 1.0
     lidar_mask_window: int = 3
     ray_step: float = 0.2
-    camera_mask_stride: int = 16
+    camera_mask_stride: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, 'point_range', tuple(float(v) for v in self.point_range))
@@ -100,7 +102,7 @@ class DenseLabelConfig:
             'knn_max_distance': self.knn_max_distance > 0,
             'lidar_mask_window': self.lidar_mask_window >= 0,
             'ray_step': 0 < self.ray_step <= self.voxel_size,
-            'camera_mask_stride': self.camera_mask_stride >= 1,
+            'camera_mask_stride': self.camera_mask_stride >= 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

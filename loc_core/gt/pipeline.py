@@ -2,8 +2,8 @@
 
 Per keyframe, in its ego frame: fused static + object points (`fusion`), their voxels (optionally
 united with a Poisson surface: `densify`), semantics by KNN vote (`semantics`), objects made solid
-inside their boxes, ground gaps filled, `mask_lidar` by ray casting and `mask_camera` by depth
-buffers (`masks`). With a 2D teacher (`painter`), the static points are painted first
+inside their boxes, ground gaps filled, `mask_lidar` by ray casting and `mask_camera` by casting
+camera rays to the first occupied voxel (`masks`). With a 2D teacher (`painter`), the static points are painted first
 (`teacher_labels`). Semantics are 17 (free) where nothing is occupied, 0-16 where the vote found a
 label, 255 on occupied voxels no labelled point is near."""
 from __future__ import annotations
